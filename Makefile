@@ -1,0 +1,29 @@
+# d2l-lightning. Set-up is automatic: `make train` and `make test` install what they need first.
+SHELL := /bin/bash
+PY := .venv/bin/python
+CONFIG ?= configs/ch03/3.7_softmax.yaml
+ARGS ?=
+export D2L_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),)
+
+.PHONY: help install train test test-all lint clean
+
+help:  ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install:  ## create .venv (cached by the lock file's hash) with the package, editable
+	@bash scripts/install.sh
+
+train: install  ## train CONFIG (default: 3.7 softmax regression on Fashion-MNIST); extra CLI flags in ARGS
+	$(PY) -m d2l_lightning fit --config $(CONFIG) $(ARGS)
+
+test: install  ## run the default (fast, offline) test suite
+	$(PY) -m pytest -q $(ARGS)
+
+test-all: install  ## the default suite plus the slow checks on the real data
+	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+
+lint: install  ## ruff
+	$(PY) -m ruff check d2l_lightning scripts tests
+
+clean:  ## remove .venv link, logs and caches (keeps data/ and the cached environment)
+	rm -rf .venv logs lightning_logs wandb .pytest_cache .ruff_cache *.egg-info

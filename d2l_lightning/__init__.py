@@ -1,0 +1,1 @@
+"""d2l-lightning: Dive into Deep Learning as a PyTorch Lightning template."""

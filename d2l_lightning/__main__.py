@@ -1,0 +1,3 @@
+from d2l_lightning.cli import main
+
+main()

@@ -1,0 +1,134 @@
+"""Callbacks every run gets from the CLI: the book-style epoch line, the prediction writer, and
+the learning-curve plot (`curves.png`) drawn from a run's `metrics.csv`."""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from pytorch_lightning import Callback
+
+_STAGE_ORDER = {"train": 0, "val": 1, "test": 2}
+
+
+def _fmt(name: str, value: float) -> str:
+    if name.endswith("acc"):
+        return f"{value:.3f}"
+    return f"{value:.4f}" if 1e-3 <= abs(value) < 1e4 else f"{value:.4g}"
+
+
+class BookEpochLine(Callback):
+    """Prints one line per epoch the way the book does, e.g.
+    `epoch 5, loss 0.4858, train acc 0.836, val acc 0.815, 3.1 s` (train loss first, then every
+    other epoch metric, then the epoch's wall time)."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if "/" in k and k.split("/", 1)[0] in ("train", "val") and torch.is_tensor(v)
+                   and v.numel() == 1}
+        parts = [f"epoch {trainer.current_epoch + 1}"]
+        if "train/loss" in metrics:
+            parts.append(f"loss {_fmt('loss', metrics.pop('train/loss'))}")
+        for key in sorted(metrics, key=lambda k: (_STAGE_ORDER[k.split('/')[0]], k)):
+            stage, name = key.split("/", 1)
+            parts.append(f"{stage} {name.replace('_', ' ')} {_fmt(name, metrics[key])}")
+        parts.append(f"{time.perf_counter() - self._start:.1f} s")
+        line = ", ".join(parts)
+        bar = trainer.progress_bar_callback
+        if bar is not None and hasattr(bar, "print") and bar.is_enabled:
+            bar.print(line)
+        else:
+            print(line, file=sys.stdout, flush=True)
+
+
+class PredictionWriter(Callback):
+    """Collects `predict_step` outputs and writes them as one table into the run directory (the
+    data module decides the columns and file name: `predictions.csv`, Kaggle's `submission.csv`)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+        self.path: Path | None = None
+
+    def on_predict_epoch_start(self, trainer, pl_module) -> None:
+        self._outputs: list[dict] = []
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._outputs.append({k: v.detach().cpu() for k, v in outputs.items()})
+
+    def on_predict_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or not self._outputs:
+            return
+        merged = {k: torch.cat([o[k].reshape(len(o[k]), *o[k].shape[1:]) for o in self._outputs])
+                  for k in self._outputs[0]}
+        dm = trainer.datamodule
+        frame = dm.prediction_frame(merged) if hasattr(dm, "prediction_frame") else pd.DataFrame(
+            {k: v.numpy() for k, v in merged.items()})
+        name = getattr(dm, "prediction_filename", "predictions.csv")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.run_dir / name
+        frame.to_csv(self.path, index=False)
+        print(f"predictions: {len(frame)} rows written to {self.path}", flush=True)
+
+
+def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
+    """One row per epoch, one column per metric (the last value logged in that epoch)."""
+    df = pd.read_csv(metrics_csv)
+    if "epoch" not in df:
+        return pd.DataFrame()
+    cols = [c for c in df.columns if "/" in c]
+    return df.groupby("epoch")[cols].last()
+
+
+def plot_curves(metrics_csv: str | Path, out_png: str | Path, title: str = "") -> Path | None:
+    """Learning curves from a run's metrics.csv: one panel per metric name (loss, acc, ...) with
+    a line per stage (train, val) and test results as points. Loss panels use a log scale when
+    the values span more than two decades (the book's `semilogy`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = epoch_table(metrics_csv)
+    if table.empty:
+        return None
+    names = sorted({c.split("/", 1)[1] for c in table.columns},
+                   key=lambda n: (n != "loss", n))
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        values = []
+        for stage in ("train", "val", "test"):
+            col = f"{stage}/{name}"
+            if col not in table:
+                continue
+            series = table[col].dropna()
+            values += series.tolist()
+            epochs = series.index + 1
+            if stage == "test" or len(series) == 1:
+                ax.plot(epochs, series.values, "o", label=stage)
+            else:
+                ax.plot(epochs, series.values, "-" if stage == "train" else "--", label=stage)
+        positive = [v for v in values if v > 0]
+        if name == "loss" and positive and len(positive) == len(values) and \
+                max(positive) / min(positive) > 100:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)

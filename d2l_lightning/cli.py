@@ -1,0 +1,210 @@
+"""The command line: `python -m d2l_lightning {fit,validate,test,predict} --config FILE ...`.
+
+One `LightningCLI` subclass. On top of Lightning it gives every command its own run directory
+`<trainer.default_root_dir>/<run_name>/<run_version>/` holding `config.yaml`, `metrics.csv`,
+`checkpoints/` (`last.ckpt` and the best by the model's monitor), `wandb/` (an offline W&B run
+unless W&B is turned online) and `curves.png`; a book-style line per epoch; and a clear one-paragraph
+error, without traceback, for bad input.
+"""
+
+import netrc
+import os
+import sys
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from jsonargparse import Namespace
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+
+import d2l_lightning.datamodules  # noqa: F401  (registers the short class names)
+import d2l_lightning.models  # noqa: F401
+from d2l_lightning.callbacks import BookEpochLine, PredictionWriter, plot_curves
+from d2l_lightning.core import D2LDataModule, D2LModule
+from d2l_lightning.errors import D2LError
+
+PROJECT = "d2l-lightning"
+# config.yaml is written into the run directory before the CSV logger starts: expected, not a problem.
+warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+_PRESET_DIRS = {"trainer", "logger", "debug"}
+_LOGGERS = "pytorch_lightning.loggers."
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (OSError, netrc.NetrcParseError):
+        return False
+
+
+def wandb_mode() -> str:
+    """Offline unless the user opted in: `WANDB_MODE` wins, else online only when logged in."""
+    return os.environ.get("WANDB_MODE") or ("online" if _wandb_logged_in() else "offline")
+
+
+def _global_rank() -> int:
+    for var in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+class RunConfigSaver(SaveConfigCallback):
+    """Saves the resolved config as `config.yaml` in the run directory (Lightning does that) and
+    also hands it to W&B, so runs compare by any hyperparameter in the dashboard."""
+
+    def save_config(self, trainer, pl_module, stage) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                logger.log_hyperparams({"config": config})
+
+
+class D2LCLI(LightningCLI):
+    def __init__(self, args=None, run: bool = True, **kwargs):
+        self.run_dir: Path | None = None
+        super().__init__(
+            D2LModule, D2LDataModule, subclass_mode_model=True, subclass_mode_data=True,
+            save_config_callback=RunConfigSaver, save_config_kwargs={"overwrite": True},
+            seed_everything_default=0, auto_configure_optimizers=False,
+            trainer_defaults={"default_root_dir": "logs", "log_every_n_steps": 10},
+            parser_kwargs={"description": "d2l-lightning: the book's experiments as Lightning runs."},
+            args=args, run=run, **kwargs,
+        )
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_argument("--run_name", type=str | None, default=None,
+                            help="Folder name of this experiment under trainer.default_root_dir "
+                                 "(default: the stem of the first chapter config, e.g. 3.6_softmax_scratch).")
+        parser.add_argument("--run_version", type=str | None, default=None,
+                            help="Sub-folder of this run (default: a timestamp; under SLURM the job id).")
+
+    # --- run directory and loggers -----------------------------------------------------------------
+    def _section_config(self) -> Path | None:
+        configs = [Path(str(p)) for p in (self._get(self.config, "config") or [])]
+        chapter = [p for p in configs if p.parent.name not in _PRESET_DIRS]
+        return (chapter or configs or [None])[0]
+
+    def _run_name(self) -> str:
+        name = self._get(self.config, "run_name")
+        if name:
+            return name
+        cfg = self._section_config()
+        if cfg is not None and cfg.stem != "config":
+            return cfg.stem
+        model = self._get(self.config, "model")
+        return str(model.class_path).rsplit(".", 1)[-1] if model is not None else "run"
+
+    def _make_run_dir(self, name: str) -> Path:
+        # DDP ranks started as subprocesses inherit D2L_RUN_DIR from rank 0, so all agree.
+        inherited = os.environ.get("D2L_RUN_DIR")
+        if inherited and _global_rank() > 0:
+            return Path(inherited)
+        root = Path(self._get(self.config, "trainer").default_root_dir or "logs")
+        version = self._get(self.config, "run_version")
+        if not version and os.environ.get("SLURM_JOB_ID"):
+            version = f"slurm-{os.environ['SLURM_JOB_ID']}"  # same folder when a job is requeued
+        fixed = bool(version)
+        version = version or datetime.now().strftime("%Y%m%d-%H%M%S")
+        run_dir = root / name / version
+        if _global_rank() == 0:
+            for i in range(1, 1000):
+                try:
+                    run_dir.mkdir(parents=True, exist_ok=fixed)
+                    break
+                except FileExistsError:  # two runs in the same second never share a folder
+                    run_dir = root / name / f"{version}-{i}"
+        os.environ["D2L_RUN_DIR"] = str(run_dir)
+        return run_dir
+
+    def _configure_loggers(self, cfg, run_dir: Path, name: str) -> None:
+        loggers = cfg.trainer.logger
+        if loggers is None or loggers is True:
+            loggers = [Namespace(class_path=_LOGGERS + "CSVLogger", init_args=Namespace()),
+                       Namespace(class_path=_LOGGERS + "WandbLogger", init_args=Namespace())]
+        elif loggers is False:
+            loggers = []
+        elif not isinstance(loggers, list):
+            loggers = [loggers]
+        kinds = [str(lg.class_path).rsplit(".", 1)[-1] for lg in loggers]
+        if loggers and "CSVLogger" not in kinds:  # metrics.csv always
+            loggers.insert(0, Namespace(class_path=_LOGGERS + "CSVLogger", init_args=Namespace()))
+            kinds.insert(0, "CSVLogger")
+        section = self._section_config()
+        group = section.parent.name if section is not None and section.parent.name.startswith("ch") \
+            else "other"
+        model_cls = str(cfg.model.class_path).rsplit(".", 1)[-1]
+        data_cls = str(cfg.data.class_path).rsplit(".", 1)[-1] if cfg.get("data") else "none"
+        for lg, kind in zip(loggers, kinds):
+            args = lg.init_args if lg.get("init_args") is not None else Namespace()
+            lg.init_args = args
+            if kind in ("CSVLogger", "TensorBoardLogger"):
+                # the run directory itself is the log dir: run_dir/metrics.csv, run_dir/events...
+                args.save_dir, args.name, args.version = str(run_dir), "", ""
+            elif kind == "WandbLogger":
+                args.save_dir = str(run_dir)
+                args.project = args.get("project") or PROJECT
+                args.name = name
+                args.group = args.get("group") or group
+                args.tags = [group, model_cls, data_cls, self.subcommand]
+                args.offline = False
+                dict_kwargs = lg.get("dict_kwargs") or {}
+                dict_kwargs["mode"] = wandb_mode()
+                lg.dict_kwargs = dict_kwargs
+        cfg.trainer.logger = loggers
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand]
+        name = self._run_name()
+        cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
+        cfg.run_version = None
+        self.run_dir = self._make_run_dir(name)
+        self._configure_loggers(cfg, self.run_dir, name)
+
+    def instantiate_trainer(self, **kwargs):
+        callbacks = [BookEpochLine(), PredictionWriter(self.run_dir)]
+        if self.subcommand == "fit":
+            callbacks.append(ModelCheckpoint(
+                dirpath=self.run_dir / "checkpoints", monitor=self.model.monitor,
+                mode=self.model.monitor_mode, save_last=True, save_top_k=1,
+                filename="best-{epoch:03d}", auto_insert_metric_name=False))
+        trainer_cfg = self._get(self.config_init, "trainer", default={})
+        extra = list(trainer_cfg.get("callbacks") or []) + callbacks
+        return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)
+
+    # --- after every command: curves and where everything is -----------------------------------
+    def _finish(self) -> None:
+        if not self.trainer.is_global_zero or self.run_dir is None:
+            return
+        for logger in self.trainer.loggers:
+            logger.finalize("success")
+        metrics = self.run_dir / "metrics.csv"
+        if metrics.is_file():
+            plot_curves(metrics, self.run_dir / "curves.png", title=self.run_dir.parent.name)
+        print(f"run directory: {self.run_dir}", flush=True)
+
+    def after_fit(self) -> None:
+        self._finish()
+
+    def after_validate(self) -> None:
+        self._finish()
+
+    def after_test(self) -> None:
+        self._finish()
+
+    def after_predict(self) -> None:
+        self._finish()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point; `args` as on the command line (tests call `main([...])` in-process)."""
+    try:
+        D2LCLI(args=args)
+    except D2LError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,124 @@
+"""Base LightningDataModule: batch size and data-folder options, fast in-memory loaders whose
+shuffling depends only on (seed, epoch) so a resumed run sees the same batches, and the hooks
+`predict` uses to write its file."""
+
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from d2l_lightning.errors import ConfigError
+
+
+class TensorBatchDataset(Dataset):
+    """Like `TensorDataset`, but the DataLoader fetches a whole batch with one indexing operation
+    (`__getitems__`) instead of one Python call per sample."""
+
+    def __init__(self, *tensors: Tensor):
+        if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
+            raise ValueError("TensorBatchDataset needs tensors with the same first dimension")
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return self.tensors[0].shape[0]
+
+    def __getitem__(self, i):
+        return tuple(t[i] for t in self.tensors)
+
+    def __getitems__(self, indices: list[int]):
+        idx = torch.as_tensor(indices)
+        return tuple(t[idx] for t in self.tensors)
+
+
+def keep_batch(batch):
+    """collate_fn for datasets that already return whole batches."""
+    return batch
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """Random order that is a function of (seed, epoch) only. Lightning calls `set_epoch` before
+    each epoch, so a run resumed at an epoch boundary draws exactly the batches the uninterrupted
+    run would have, whatever else consumed the global RNG meanwhile."""
+
+    def __init__(self, num_samples: int, seed: int):
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.num_samples, generator=g).tolist())
+
+
+class D2LDataModule(pl.LightningDataModule):
+    """Base of every dataset.
+
+    Args:
+        batch_size: minibatch size for every stage.
+        num_workers: DataLoader worker processes (0 = load in the main process; enough for
+            in-memory tensors).
+        data_dir: where the files are; default `$D2L_DATA_DIR`, else `./data`.
+    """
+
+    #: name of the file `predict` writes into the run directory
+    prediction_filename = "predictions.csv"
+
+    def __init__(self, batch_size: int = 256, num_workers: int = 0, data_dir: str | None = None):
+        super().__init__()
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size}. "
+                              "Set it in the config (data.init_args.batch_size) or with --data.batch_size.")
+        if num_workers < 0:
+            raise ConfigError(f"num_workers must be >= 0, got {num_workers}.")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.data_dir = data_dir
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.test_set: Dataset | None = None
+        self.predict_set: Dataset | None = None
+
+    def loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        batched = hasattr(dataset, "__getitems__")
+        sampler = EpochShuffleSampler(len(dataset), torch.initial_seed()) if shuffle else None
+        return DataLoader(
+            dataset, batch_size=self.batch_size, sampler=sampler,
+            collate_fn=keep_batch if batched else None, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self):
+        return self.loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self):
+        return self.loader(self.val_set, shuffle=False) if self.val_set is not None else []
+
+    def test_dataloader(self):
+        return self.loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self):
+        return self.loader(self.predict_set if self.predict_set is not None else self.test_set,
+                           shuffle=False)
+
+    def example_batch(self) -> tuple[Tensor, Tensor]:
+        """A small real batch, to size lazy layers."""
+        for ds in (self.train_set, self.val_set, self.test_set, self.predict_set):
+            if ds is not None and len(ds) > 0:
+                n = min(2, len(ds))
+                batch = ds.__getitems__(list(range(n))) if hasattr(ds, "__getitems__") else \
+                    tuple(torch.stack(x) for x in zip(*[ds[i] for i in range(n)]))
+                return self.on_after_batch_transfer(batch, 0)
+        raise RuntimeError(f"{type(self).__name__}: call setup() before example_batch()")
+
+    def prediction_frame(self, outputs: dict[str, Any]) -> pd.DataFrame:
+        """Turns the concatenated `predict_step` outputs into the table `predict` writes."""
+        return pd.DataFrame({k: (v.numpy() if hasattr(v, "numpy") else v) for k, v in outputs.items()})

@@ -1,0 +1,190 @@
+"""Base LightningModules. A concrete book model states only its network (and, rarely, its loss);
+optimizer wiring, metrics, logging, checkpoint extras and predict live here once.
+
+Metric names follow `<stage>/<name>` (`train/loss`, `val/acc`, ...). Losses are true means over
+all samples of the epoch (torchmetrics aggregators, synced across DDP ranks).
+"""
+
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+STAGES = ("train", "val", "test")
+
+
+class StageDict(nn.ModuleDict):
+    """One metric object per stage (`d["train"]`, `d["val"]`, `d["test"]`). The keys are stored with
+    a prefix because `nn.ModuleDict` refuses "train", the name of `nn.Module.train`."""
+
+    def __init__(self, make: Callable[[], nn.Module]):
+        super().__init__({f"stage_{s}": make() for s in STAGES})
+
+    def __getitem__(self, stage: str) -> nn.Module:
+        return super().__getitem__(f"stage_{stage}")
+
+
+def has_uninitialized_params(module: nn.Module) -> bool:
+    return any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters())
+
+
+class D2LModule(pl.LightningModule):
+    """Base of every book model.
+
+    Args:
+        optimizer: a callable taking parameters (or parameter groups) and returning an optimizer;
+            set by configs (`optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.1}}`).
+        scheduler: optional callable taking the optimizer and returning an LR scheduler.
+    """
+
+    #: metric that selects the "best" checkpoint, and whether lower or higher is better
+    monitor: str = "val/loss"
+    monitor_mode: str = "min"
+
+    def __init__(
+        self,
+        optimizer: OptimizerCallable = torch.optim.SGD,
+        scheduler: LRSchedulerCallable | None = None,
+    ):
+        super().__init__()
+        # Callables are not hyperparameters one can put in a checkpoint; the run's config.yaml
+        # keeps them. Under the CLI the saved hparams carry the model's class path (see `load`).
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.loss_metrics = StageDict(MeanMetric)
+
+    # --- what a family or model may override (families define `loss(y_hat, y)`) -------------
+    def param_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
+        """What the optimizer gets; override to give groups their own settings (3.12 decays only
+        the weight; fine-tuning gives the new head 10x the learning rate)."""
+        return self.parameters()
+
+    def init_weights(self) -> None:
+        """Called once lazy layers are materialised (see `setup`); models with lazy layers and a
+        book-specific initialisation put it here."""
+
+    # --- Lightning hooks ---------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Lazy layers must have shapes before DDP wraps the model and before a checkpoint is
+        # restored: one dry forward pass on a real batch materialises them.
+        if has_uninitialized_params(self):
+            dm = self.trainer.datamodule if self._trainer is not None else None
+            if dm is None or not hasattr(dm, "example_batch"):
+                raise RuntimeError(f"{type(self).__name__} has lazy layers but no datamodule to size them")
+            X, _ = dm.example_batch()
+            with torch.no_grad():
+                self(X.to(self.device))
+            self.init_weights()
+
+    def configure_optimizers(self):
+        optimizer = self.optimizer(self.param_groups())
+        if self.scheduler is None:
+            return optimizer
+        scheduler = self.scheduler(optimizer)
+        config = {"scheduler": scheduler}
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            config["monitor"] = self.monitor
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def shared_step(self, batch, stage: str) -> Tensor:
+        X, y = batch
+        y_hat = self(X)
+        loss = self.loss(y_hat, y)
+        self.loss_metrics[stage].update(loss.detach(), weight=y.shape[0])
+        self.log(f"{stage}/loss", self.loss_metrics[stage], on_step=False, on_epoch=True,
+                 prog_bar=stage != "test", batch_size=y.shape[0])
+        self.update_metrics(y_hat.detach(), y, stage)
+        return loss
+
+    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
+        """Families add their metrics here (accuracy, log RMSE, ...)."""
+
+    def training_step(self, batch, batch_idx):
+        return self.shared_step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self.shared_step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.shared_step(batch, "test")
+
+    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        X = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return {"prediction": self(X).squeeze(-1)}
+
+    # Resuming from an epoch-boundary checkpoint must continue exactly like the uninterrupted run:
+    # the global RNGs (dropout masks, augmentation) are saved with the weights. Stored as tensors
+    # and plain Python values so the checkpoint still loads with `weights_only=True`.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        np_state = np.random.get_state()
+        checkpoint["d2l_rng"] = {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+            "python": _to_plain(random.getstate()),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("d2l_rng")
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+def _to_plain(obj):
+    return [_to_plain(o) for o in obj] if isinstance(obj, tuple) else obj
+
+
+class Classifier(D2LModule):
+    """Every image/text classifier: cross-entropy loss, accuracy per stage, predicted labels.
+    `forward` returns logits (scores before softmax)."""
+
+    monitor = "val/acc"
+    monitor_mode = "max"
+
+    def __init__(self, num_classes: int = 10, optimizer: OptimizerCallable = torch.optim.SGD,
+                 scheduler: LRSchedulerCallable | None = None):
+        super().__init__(optimizer=optimizer, scheduler=scheduler)
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.num_classes = num_classes
+        self.acc = StageDict(lambda: MulticlassAccuracy(num_classes=num_classes, average="micro"))
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(y_hat, y)
+
+    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
+        self.acc[stage].update(y_hat, y)
+        self.log(f"{stage}/acc", self.acc[stage], on_step=False, on_epoch=True,
+                 prog_bar=stage != "test", batch_size=y.shape[0])
+
+    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
+        X = batch[0] if isinstance(batch, (tuple, list)) else batch
+        probs = F.softmax(self(X), dim=1)
+        prob, pred = probs.max(dim=1)
+        out = {"pred": pred, "prob": prob}
+        if isinstance(batch, (tuple, list)) and len(batch) > 1:
+            out["target"] = batch[1]
+        return out
+
+
+class Regressor(D2LModule):
+    """Regression models: mean squared error by default (`nn.MSELoss`, as the book's concise code)."""
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return F.mse_loss(y_hat, y.reshape(y_hat.shape))

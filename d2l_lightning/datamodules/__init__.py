@@ -1,0 +1,7 @@
+"""Datasets as LightningDataModules (selectable by short name in configs)."""
+
+from d2l_lightning.datamodules.fashion_mnist import FashionMNIST
+from d2l_lightning.datamodules.kaggle_house import KaggleHouse
+from d2l_lightning.datamodules.synthetic import PolynomialData, SyntheticLinear
+
+__all__ = ["FashionMNIST", "KaggleHouse", "PolynomialData", "SyntheticLinear"]

@@ -1,0 +1,148 @@
+"""3.5 Fashion-MNIST: 60,000 training and 10,000 test images, 28x28 grey, 10 classes.
+
+The four idx files are read once into uint8 tensors held in memory; batches are fetched with one
+indexing operation and converted (to float in [0, 1], optionally resized) per batch on the device,
+never per image through PIL. By default `val` is the official test split, as the book evaluates
+("test acc" after each epoch); `val_split` holds validation images out of the training set instead.
+"""
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
+from d2l_lightning.datamodules.download import DataFile, data_root, fetch
+from d2l_lightning.errors import ConfigError, DataError
+
+_MIRROR = "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_DEBIAN = "/usr/share/datasets/fashion-mnist/"
+# Checksums: the MD5s published by Zalando (and used by torchvision).
+FILES = {
+    "train_images": ("train-images-idx3-ubyte.gz", "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "md5:25c81989df183df01b3e8a0aad5dffbe"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "md5:bef4ecab320f06d8554ea6380940ec79"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "md5:bb300cfdad3c16e7a12a480ee83cd310"),
+}
+LABELS = ["t-shirt", "trouser", "pullover", "dress", "coat",
+          "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+
+
+def read_idx(path: Path) -> Tensor:
+    """Reads an (optionally gzipped) idx file of unsigned bytes into a uint8 tensor."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"{path} cannot be read ({e}); it is corrupt or truncated. Delete it and rerun "
+                        "to download it again, or replace it with a good copy.") from None
+    magic = int.from_bytes(data[:4], "big")
+    ndim, dtype = magic & 0xFF, (magic >> 8) & 0xFF
+    header = 4 + 4 * ndim
+    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    expected = 1
+    for d in dims:
+        expected *= d
+    if dtype != 0x08 or ndim == 0 or len(data) - header != expected:
+        raise DataError(f"{path} is not a valid idx file of bytes (magic {magic:#x}, dims {dims}, "
+                        f"{len(data) - header} data bytes); it is corrupt or truncated. Delete it and "
+                        "rerun to download it again, or replace it with a good copy.")
+    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(dims)
+
+
+class FashionMNIST(D2LDataModule):
+    """Fashion-MNIST as in-memory tensors.
+
+    Args:
+        batch_size: minibatch size (book: 256).
+        resize: resize images to `resize` x `resize` (chapter 5: 224 for AlexNet, 96 for ResNet).
+        val_split: 0 = validate on the official test split (the book's "test acc"); a fraction
+            in (0, 1) or a count holds that many training images out for validation instead.
+        train_subset: train on only the first N (shuffled, fixed) training images; quick CPU runs.
+        checksum: verify the files' MD5s (turn off only for your own test fixtures).
+        num_workers, data_dir: see `D2LDataModule`.
+    """
+
+    labels = LABELS
+
+    def __init__(self, batch_size: int = 256, resize: int | None = None, val_split: float = 0,
+                 train_subset: int | None = None, checksum: bool = True, num_workers: int = 0,
+                 data_dir: str | None = None):
+        super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
+        if resize is not None and resize <= 0:
+            raise ConfigError(f"resize must be a positive image size, got {resize}; use null for 28x28.")
+        if val_split < 0:
+            raise ConfigError(f"val_split must be >= 0 (a fraction or a count), got {val_split}.")
+        if train_subset is not None and train_subset < 1:
+            raise ConfigError(f"train_subset must be a positive count or null, got {train_subset}.")
+        self.resize = resize
+        self.val_split = val_split
+        self.train_subset = train_subset
+        self.checksum = checksum
+        self._loaded = False
+
+    def files(self) -> list[DataFile]:
+        return [DataFile(f"FashionMNIST/raw/{name}", checksum, urls=(_MIRROR + name,),
+                         system_paths=(_DEBIAN + name,)) for name, checksum in FILES.values()]
+
+    def prepare_data(self) -> None:
+        # Runs on one process per node before setup(): downloads here, never in parallel.
+        if self.checksum:
+            fetch("FashionMNIST", self.files(), self.data_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._loaded:
+            return
+        if self.checksum:
+            paths = fetch("FashionMNIST", self.files(), self.data_dir, verbose=False)
+        else:
+            root = data_root(self.data_dir)[0]
+            paths = {f.path: root / f.path for f in self.files()}
+            missing = [str(p) for p in paths.values() if not p.is_file()]
+            if missing:
+                raise DataError(f"FashionMNIST: missing {', '.join(missing)} (checksum=false looks only "
+                                "in the data folder). Put the files there or turn checksum back on.")
+        t = {k: read_idx(paths[f"FashionMNIST/raw/{name}"]) for k, (name, _) in FILES.items()}
+        X_train, y_train = t["train_images"], t["train_labels"].long()
+        X_test, y_test = t["test_images"], t["test_labels"].long()
+        if len(X_train) != len(y_train) or len(X_test) != len(y_test):
+            raise DataError("FashionMNIST: image and label files disagree in length; a file is corrupt.")
+
+        n_val = int(round(self.val_split * len(X_train))) if self.val_split < 1 else int(self.val_split)
+        if n_val >= len(X_train):
+            raise ConfigError(f"val_split={self.val_split} leaves no training images "
+                              f"(the training split has {len(X_train)}).")
+        if n_val or self.train_subset:
+            # A fixed permutation, independent of the run's seed: every run splits the same way.
+            perm = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(0))
+            X_train, y_train = X_train[perm], y_train[perm]
+        self.test_set = TensorBatchDataset(X_test, y_test)
+        if n_val:
+            self.val_set = TensorBatchDataset(X_train[-n_val:], y_train[-n_val:])
+            X_train, y_train = X_train[:-n_val], y_train[:-n_val]
+        else:
+            self.val_set = self.test_set
+        if self.train_subset:
+            X_train, y_train = X_train[: self.train_subset], y_train[: self.train_subset]
+        self.train_set = TensorBatchDataset(X_train, y_train)
+        self._loaded = True
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+        X, *rest = batch
+        if X.dtype == torch.uint8:  # whole batch at once, on the device it will be used on
+            X = X.unsqueeze(1).float().div_(255)
+            if self.resize:
+                X = F.interpolate(X, size=(self.resize, self.resize), mode="bilinear",
+                                  align_corners=False)
+        return (X, *rest)
+
+    def prediction_frame(self, outputs) -> pd.DataFrame:
+        df = super().prediction_frame(outputs)
+        df.insert(1, "pred_label", [LABELS[i] for i in df["pred"]])
+        if "target" in df:
+            df["target_label"] = [LABELS[i] for i in df["target"]]
+        return df

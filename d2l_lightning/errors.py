@@ -1,0 +1,13 @@
+"""User-facing errors: one clear paragraph, shown without a traceback by the CLI."""
+
+
+class D2LError(Exception):
+    """Bad input or environment the user can fix; the message says what was wrong and how to fix it."""
+
+
+class DataError(D2LError):
+    """A dataset could not be found, verified or downloaded."""
+
+
+class ConfigError(D2LError, ValueError):
+    """A hyperparameter or option is out of range or inconsistent."""
