@@ -36,7 +36,7 @@ class BookEpochLine(Callback):
         parts = [f"epoch {trainer.current_epoch + 1}"]
         if "train/loss" in metrics:
             parts.append(f"loss {_fmt('loss', metrics.pop('train/loss'))}")
-        for key in sorted(metrics, key=lambda k: (_STAGE_ORDER[k.split('/')[0]], k)):
+        for key in sorted(metrics, key=lambda k: (_STAGE_ORDER[k.split("/")[0]], not k.endswith("/loss"), k)):
             stage, name = key.split("/", 1)
             parts.append(f"{stage} {name.replace('_', ' ')} {_fmt(name, metrics[key])}")
         parts.append(f"{time.perf_counter() - self._start:.1f} s")

@@ -151,7 +151,7 @@ class D2LCLI(LightningCLI):
                 args.project = args.get("project") or PROJECT
                 args.name = name
                 args.group = args.get("group") or group
-                args.tags = [group, model_cls, data_cls, self.subcommand]
+                args.tags = [group, model_cls, data_cls, self.subcommand or "script"]
                 args.offline = False
                 dict_kwargs = lg.get("dict_kwargs") or {}
                 dict_kwargs["mode"] = wandb_mode()
@@ -159,7 +159,7 @@ class D2LCLI(LightningCLI):
         cfg.trainer.logger = loggers
 
     def before_instantiate_classes(self) -> None:
-        cfg = self.config[self.subcommand]
+        cfg = self.config.get(str(self.subcommand), self.config)  # run=False has no subcommand
         name = self._run_name()
         cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
         cfg.run_version = None
@@ -178,7 +178,8 @@ class D2LCLI(LightningCLI):
         return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)
 
     # --- after every command: curves and where everything is -----------------------------------
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Closes the loggers, draws curves.png and prints the run directory (rank 0)."""
         if not self.trainer.is_global_zero or self.run_dir is None:
             return
         for logger in self.trainer.loggers:
@@ -189,16 +190,16 @@ class D2LCLI(LightningCLI):
         print(f"run directory: {self.run_dir}", flush=True)
 
     def after_fit(self) -> None:
-        self._finish()
+        self.finish()
 
     def after_validate(self) -> None:
-        self._finish()
+        self.finish()
 
     def after_test(self) -> None:
-        self._finish()
+        self.finish()
 
     def after_predict(self) -> None:
-        self._finish()
+        self.finish()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -33,6 +33,17 @@ class TensorBatchDataset(Dataset):
         return tuple(t[idx] for t in self.tensors)
 
 
+# Salts keep the data generators' streams apart from the training seed's: with both seeded 0, a
+# generated dataset would share its random numbers with the weight initialisation.
+_DATA_SALT = 0x5EED_DA7A
+_SHUFFLE_SALT = 0x5EED_5EED
+
+
+def data_generator(seed: int) -> torch.Generator:
+    """Generator for making or splitting data, independent of the training seed."""
+    return torch.Generator().manual_seed(_DATA_SALT + seed)
+
+
 def keep_batch(batch):
     """collate_fn for datasets that already return whole batches."""
     return batch
@@ -55,7 +66,7 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_samples
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) ^ _SHUFFLE_SALT)
         return iter(torch.randperm(self.num_samples, generator=g).tolist())
 
 

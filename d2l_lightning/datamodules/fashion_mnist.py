@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
+from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
 from d2l_lightning.datamodules.download import DataFile, data_root, fetch
 from d2l_lightning.errors import ConfigError, DataError
 
@@ -118,7 +118,7 @@ class FashionMNIST(D2LDataModule):
                               f"(the training split has {len(X_train)}).")
         if n_val or self.train_subset:
             # A fixed permutation, independent of the run's seed: every run splits the same way.
-            perm = torch.randperm(len(X_train), generator=torch.Generator().manual_seed(0))
+            perm = torch.randperm(len(X_train), generator=data_generator(0))
             X_train, y_train = X_train[perm], y_train[perm]
         self.test_set = TensorBatchDataset(X_test, y_test)
         if n_val:

@@ -8,7 +8,7 @@ from typing import Literal
 
 import torch
 
-from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
+from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
 from d2l_lightning.errors import ConfigError
 
 
@@ -38,7 +38,7 @@ class SyntheticLinear(D2LDataModule):
         if w.numel() != num_inputs:
             raise ConfigError(f"true_w has {w.numel()} values but num_inputs is {num_inputs}.")
         self.true_w, self.true_b = w, float(true_b)
-        g = torch.Generator().manual_seed(seed)
+        g = data_generator(seed)
         n = num_train + num_val
         X = torch.randn(n, num_inputs, generator=g)
         y = X @ w + true_b + noise * torch.randn(n, generator=g)
@@ -67,7 +67,7 @@ class PolynomialData(D2LDataModule):
         super().__init__(batch_size=batch_size)
         if num_train < 1 or num_test < 1:
             raise ConfigError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}.")
-        g = torch.Generator().manual_seed(seed)
+        g = data_generator(seed)
         n_max = 100 + num_test if num_train <= 100 else num_train + num_test
         x = torch.randn(n_max, 1, generator=g)
         poly = torch.cat([x, x**2, x**3], dim=1)
