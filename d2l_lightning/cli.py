@@ -29,6 +29,7 @@ PROJECT = "d2l-lightning"
 # config.yaml is written into the run directory before the CSV logger starts: expected, not a problem.
 warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
 _PRESET_DIRS = {"trainer", "logger", "debug"}
 _LOGGERS = "pytorch_lightning.loggers."
 
@@ -48,10 +49,21 @@ def wandb_mode() -> str:
 
 
 def _global_rank() -> int:
-    for var in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK"):
+    # LOCAL_RANK last: Lightning's own DDP launcher sets it (and not RANK) in the processes it starts
+    for var in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "LOCAL_RANK"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
     return 0
+
+
+def _user_error_in_chain(e: BaseException | None) -> D2LError | None:
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, D2LError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 class RunConfigSaver(SaveConfigCallback):
@@ -158,12 +170,29 @@ class D2LCLI(LightningCLI):
                 lg.dict_kwargs = dict_kwargs
         cfg.trainer.logger = loggers
 
+    def _parse_ckpt_path(self) -> None:
+        # Lightning would overwrite the config's model with the hyperparameters saved in the
+        # checkpoint; ours leave out the optimizer (a callable), which would silently fall back to
+        # the default. The run's config.yaml, passed with --config, is the complete description.
+        return
+
+    def instantiate_classes(self) -> None:
+        # jsonargparse wraps errors raised in a class's __init__ (a ConfigError for batch_size 0,
+        # say) into a long union-type message; show the user's error itself.
+        try:
+            super().instantiate_classes()
+        except Exception as e:
+            user_error = _user_error_in_chain(e)
+            if user_error is None:
+                raise
+            raise user_error from None
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(str(self.subcommand), self.config)  # run=False has no subcommand
         name = self._run_name()
-        cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
-        cfg.run_version = None
         self.run_dir = self._make_run_dir(name)
+        cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
+        cfg.run_version = None  # ... but gets a run directory of its own
         self._configure_loggers(cfg, self.run_dir, name)
 
     def instantiate_trainer(self, **kwargs):
@@ -184,6 +213,8 @@ class D2LCLI(LightningCLI):
             return
         for logger in self.trainer.loggers:
             logger.finalize("success")
+            if type(logger).__name__ == "WandbLogger" and logger._experiment is not None:
+                logger.experiment.finish()  # else the next run in this process would reuse it
         metrics = self.run_dir / "metrics.csv"
         if metrics.is_file():
             plot_curves(metrics, self.run_dir / "curves.png", title=self.run_dir.parent.name)

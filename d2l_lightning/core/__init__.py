@@ -1,6 +1,6 @@
 """Base classes: `D2LModule` -> `Classifier`, `Regressor`; `D2LDataModule`."""
 
 from d2l_lightning.core.datamodule import D2LDataModule
-from d2l_lightning.core.module import Classifier, D2LModule, Regressor
+from d2l_lightning.core.module import Classifier, D2LModule, Regressor, load
 
-__all__ = ["Classifier", "D2LDataModule", "D2LModule", "Regressor"]
+__all__ = ["Classifier", "D2LDataModule", "D2LModule", "Regressor", "load"]

@@ -66,7 +66,8 @@ class EpochShuffleSampler(Sampler[int]):
         return self.num_samples
 
     def __iter__(self):
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) ^ _SHUFFLE_SALT)
+        mixed = ((self.seed % 2**31) * 1_000_003 + self.epoch) ^ _SHUFFLE_SALT
+        g = torch.Generator().manual_seed(mixed % 2**63)
         return iter(torch.randperm(self.num_samples, generator=g).tolist())
 
 

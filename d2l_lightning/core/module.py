@@ -18,6 +18,8 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from d2l_lightning.errors import ConfigError
+
 STAGES = ("train", "val", "test")
 
 
@@ -86,10 +88,14 @@ class D2LModule(pl.LightningModule):
             self.init_weights()
 
     def configure_optimizers(self):
-        optimizer = self.optimizer(self.param_groups())
-        if self.scheduler is None:
+        try:
+            optimizer = self.optimizer(self.param_groups())
+            scheduler = self.scheduler(optimizer) if self.scheduler is not None else None
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"{type(self).__name__}: the optimizer or scheduler in the config cannot "
+                              f"be built: {e}. Fix model.init_args.optimizer / scheduler.") from None
+        if scheduler is None:
             return optimizer
-        scheduler = self.scheduler(optimizer)
         config = {"scheduler": scheduler}
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = self.monitor
@@ -188,3 +194,19 @@ class Regressor(D2LModule):
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return F.mse_loss(y_hat, y.reshape(y_hat.shape))
+
+
+def load(ckpt_path, map_location: str | torch.device = "cpu") -> "D2LModule":
+    """Rebuilds the model of a checkpoint written by the CLI (its class and init arguments are
+    saved in the checkpoint) and loads its weights, in eval mode. `D2LModule.load_from_checkpoint`
+    cannot: it would build the base class, not the saved subclass."""
+    from pytorch_lightning.cli import instantiate_module
+
+    ckpt = torch.load(ckpt_path, map_location=map_location, weights_only=True)
+    hparams = dict(ckpt.get("hyper_parameters") or {})
+    hparams.pop("_instantiator", None)
+    if "_class_path" not in hparams:
+        raise ValueError(f"{ckpt_path} was not written by a d2l-lightning CLI run (no class path)")
+    model = instantiate_module(D2LModule, hparams)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()

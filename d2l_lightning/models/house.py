@@ -40,13 +40,15 @@ class HousePriceRegression(Regressor):
         dropout: dropout after each hidden layer.
         log_target: fit log(price) with MSE and predict exp of the output.
         init_std: every parameter ~ N(0, init_std^2); null keeps PyTorch's default init.
+        output_bias: start value of the output layer's bias (e.g. 12, about the log of a typical
+            price, so a log-target model does not spend its first epochs getting there).
     """
 
     monitor = "val/log_rmse"
 
     def __init__(self, num_hiddens: list[int] | None = None, dropout: float = 0.0,
                  log_target: bool = False, init_std: float | None = 0.01,
-                 optimizer: OptimizerCallable = torch.optim.Adam,
+                 output_bias: float | None = None, optimizer: OptimizerCallable = torch.optim.Adam,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if not 0 <= dropout < 1:
@@ -59,13 +61,22 @@ class HousePriceRegression(Regressor):
             width = h
         layers.append(nn.LazyLinear(1) if width is None else nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
-        self.log_target, self.init_std = log_target, init_std
+        self.log_target, self.init_std, self.output_bias = log_target, init_std, output_bias
         self.log_rmse = StageDict(LogRMSE)
 
     def init_weights(self) -> None:
         if self.init_std is not None:
             for p in self.net.parameters():
                 nn.init.normal_(p, std=self.init_std)
+        if self.output_bias is not None:
+            nn.init.constant_(self.net[-1].bias, self.output_bias)
+
+    def param_groups(self):
+        # weight decay (if the optimizer has any) shrinks weights, not biases: a decayed output
+        # bias would be pulled from ~log(price) towards 0
+        weights = [p for n, p in self.net.named_parameters() if n.endswith("weight")]
+        biases = [p for n, p in self.net.named_parameters() if not n.endswith("weight")]
+        return [{"params": weights}, {"params": biases, "weight_decay": 0.0}]
 
     def forward(self, X: Tensor) -> Tensor:
         return self.net(X)

@@ -1,0 +1,60 @@
+import contextlib
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from fakedata import make_fashion_mnist, make_kaggle_house
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("D2L_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Each test runs in its own folder (logs/ lands there), offline, without W&B unless a test
+    turns it on."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("D2L_OFFLINE", "1")
+    monkeypatch.delenv("D2L_RUN_DIR", raising=False)
+    monkeypatch.delenv("D2L_DATA_DIR", raising=False)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir(tmp_path_factory):
+    return make_fashion_mnist(tmp_path_factory.mktemp("fashion"))
+
+
+@pytest.fixture(scope="session")
+def house_dir(tmp_path_factory):
+    return make_kaggle_house(tmp_path_factory.mktemp("house"))
+
+
+def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path) -> list[str]:
+    """CLI overrides that point a chapter config at the tiny generated copy of its dataset."""
+    text = (REPO / config).read_text()
+    if "FashionMNIST" in text:
+        return ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "16"]
+    if "KaggleHouse" in text:
+        return ["--data.init_args.data_dir", str(house_dir), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "16"]
+    return []
+
+
+def run_cli(args: list[str]) -> tuple[Path | None, str]:
+    """Runs the CLI in-process; returns the printed run directory and everything printed."""
+    from d2l_lightning.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(args)
+    text = out.getvalue()
+    found = re.findall(r"run directory: (.+)", text)
+    return (Path(found[-1].strip()) if found else None), text
+
+
+QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
