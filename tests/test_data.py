@@ -96,6 +96,11 @@ def test_kaggle_house_tiny_and_book_folds(house_dir):
     assert val.tolist() == [0, 1, 2, 3] and train.tolist() == [4, 5, 6, 7, 8, 9, 10, 11]
     with pytest.raises(ConfigError):
         KaggleHouse(fold=5, num_folds=5)
+    logged = KaggleHouse(data_dir=str(house_dir), checksum=False, log_skewed=True)
+    logged.setup("fit")
+    assert logged.num_features == dm.num_features and logged.val_set is None
+    assert not torch.equal(logged.train_set.tensors[0], torch.cat([dm.train_set.tensors[0],
+                                                                   dm.val_set.tensors[0]]))
 
 
 # --- real data ----------------------------------------------------------------------------------

@@ -153,3 +153,27 @@ def test_scratch_models_equal_concise_models_with_same_weights():
     _copy({"w": s.w.data, "b": s.b.data}, c, {"w": "net.weight", "b": "net.bias"})
     Z = torch.randn(8, 3)
     assert torch.allclose(s(Z), c(Z), atol=1e-6)
+
+
+def test_house_model_lazy_input_init_and_log_rmse():
+    from d2l_lightning.models import HousePriceRegression
+    from d2l_lightning.models.house import LogRMSE
+
+    m = HousePriceRegression(num_hiddens=[8], log_target=True, init_std=None, output_bias=12.0)
+
+    class FakeTrainer:  # setup() sizes lazy layers from the data module's example batch
+        class datamodule:
+            @staticmethod
+            def example_batch():
+                return torch.randn(2, 5), torch.ones(2, 1)
+
+    m._trainer = FakeTrainer()
+    m.setup("fit")
+    assert m.net[0].weight.shape == (8, 5) and torch.all(m.net[-1].bias == 12.0)
+    groups = m.param_groups()
+    assert groups[1]["weight_decay"] == 0.0 and all(p.dim() == 1 for p in groups[1]["params"])
+    metric = LogRMSE()
+    metric.update(torch.tensor([100.0, 0.5]), torch.tensor([10.0, 1.0]))
+    expected = torch.sqrt(((torch.log(torch.tensor([100.0, 1.0])) - torch.log(torch.tensor([10.0, 1.0])))
+                           ** 2).mean())
+    assert torch.isclose(metric.compute(), expected)
