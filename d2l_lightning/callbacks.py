@@ -86,18 +86,26 @@ def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
     return df.groupby("epoch")[cols].last()
 
 
-def plot_curves(metrics_csv: str | Path, out_png: str | Path, title: str = "") -> Path | None:
-    """Learning curves from a run's metrics.csv: one panel per metric name (loss, acc, ...) with
-    a line per stage (train, val) and test results as points. Loss panels use a log scale when
-    the values span more than two decades (the book's `semilogy`)."""
+def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str = "") -> Path | None:
+    """Learning curves: one panel per metric name (loss, acc, ...) with a line per stage (train,
+    val) and test results as points. The first metrics.csv gives the curves (for `test` and
+    `predict` commands: the training run of the checkpoint); the results of the later ones
+    (this command's own `test/acc`, say) are drawn as points at the last epoch. Loss panels use a
+    log scale when the values span more than two decades (the book's `semilogy`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    table = epoch_table(metrics_csv)
-    if table.empty:
+    tables = [epoch_table(p) for p in metrics_csvs]
+    tables = [t for t in tables if not t.empty]
+    if not tables:
         return None
+    table = tables[0]
+    for extra in tables[1:]:  # e.g. a test run: its metrics belong to the checkpoint's last epoch
+        last = extra.iloc[[-1]].copy()
+        last.index = [table.index.max()]
+        table = table.combine_first(last) if not table.empty else last
     names = sorted({c.split("/", 1)[1] for c in table.columns},
                    key=lambda n: (n != "loss", n))
     ncols = min(3, len(names))

@@ -215,9 +215,14 @@ class D2LCLI(LightningCLI):
             logger.finalize("success")
             if type(logger).__name__ == "WandbLogger" and logger._experiment is not None:
                 logger.experiment.finish()  # else the next run in this process would reuse it
-        metrics = self.run_dir / "metrics.csv"
-        if metrics.is_file():
-            plot_curves(metrics, self.run_dir / "curves.png", title=self.run_dir.parent.name)
+        sources = []
+        ckpt = self._get(self.config, "ckpt_path")
+        if ckpt and self.subcommand != "fit":  # draw the curves of the run that trained the model
+            sources.append(Path(ckpt).resolve().parent.parent / "metrics.csv")
+        sources.append(self.run_dir / "metrics.csv")
+        sources = [p for p in sources if p.is_file()]
+        if sources:
+            plot_curves(sources, self.run_dir / "curves.png", title=self.run_dir.parent.name)
         print(f"run directory: {self.run_dir}", flush=True)
 
     def after_fit(self) -> None:

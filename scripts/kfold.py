@@ -18,16 +18,14 @@ import torch
 
 from d2l_lightning.cli import D2LCLI
 from d2l_lightning.errors import D2LError
-from d2l_lightning.models.house import LogRMSE
+from d2l_lightning.models.house import log_rmse
 
 
 @torch.no_grad()
-def log_rmse(model, dataset) -> float:
+def dataset_log_rmse(model, dataset) -> float:
     X, y = dataset.tensors
     model.eval()
-    metric = LogRMSE()
-    metric.update(model.price(X.to(model.device)).cpu(), y)
-    return metric.compute().item()
+    return log_rmse(model.price(X.to(model.device)).cpu(), y)
 
 
 def main(argv: list[str] | None = None) -> tuple[float, float]:
@@ -50,8 +48,8 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule)
         cli.finish()
         dm = cli.datamodule
-        train_scores.append(log_rmse(cli.model, dm.train_set))
-        valid_scores.append(log_rmse(cli.model, dm.val_set))
+        train_scores.append(dataset_log_rmse(cli.model, dm.train_set))
+        valid_scores.append(dataset_log_rmse(cli.model, dm.val_set))
         print(f"fold {i + 1}, train log_rmse {train_scores[-1]:.6f}, "
               f"valid log_rmse {valid_scores[-1]:.6f}", flush=True)
     avg_train, avg_valid = statistics.mean(train_scores), statistics.mean(valid_scores)

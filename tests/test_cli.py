@@ -109,9 +109,11 @@ def test_test_and_predict_from_checkpoint(fashion_dir):
     test_dir, out = run_cli(["test", "--config", str(saved), "--ckpt_path", str(ckpt), *QUIET])
     assert test_dir != run_dir and test_dir.parent == run_dir.parent
     assert "test/acc" in pd.read_csv(test_dir / "metrics.csv")
+    assert (test_dir / "curves.png").is_file()
     pred_dir, out = run_cli(["predict", "--config", str(saved), "--ckpt_path", str(ckpt), *QUIET])
     preds = pd.read_csv(pred_dir / "predictions.csv")
     assert f"written to {pred_dir / 'predictions.csv'}" in out
+    assert (pred_dir / "curves.png").is_file()  # the training curves of the checkpoint's run
     assert len(preds) == 48 and {"pred", "pred_label", "prob", "target", "target_label"} <= set(preds)
     assert set(preds["pred_label"]) <= set(__import__("d2l_lightning").datamodules.FashionMNIST.labels)
 

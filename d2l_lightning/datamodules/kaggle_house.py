@@ -65,7 +65,8 @@ class KaggleHouse(D2LDataModule):
     prediction_filename = "submission.csv"
 
     def __init__(self, batch_size: int = 64, num_folds: int = 5, fold: int | None = None,
-                 log_skewed: bool = False, checksum: bool = True, num_workers: int = 0, data_dir: str | None = None):
+                 log_skewed: bool = False, checksum: bool = True, num_workers: int = 0,
+                 data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
         if num_folds < 2:
             raise ConfigError(f"num_folds must be at least 2, got {num_folds}.")

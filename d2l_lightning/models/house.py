@@ -4,29 +4,21 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
-from torchmetrics import Metric
 
 from d2l_lightning.core import Regressor
-from d2l_lightning.core.module import StageDict
 from d2l_lightning.errors import ConfigError
 
 
-class LogRMSE(Metric):
-    """sqrt(mean((log clip(y_hat, 1) - log y)^2)) over every sample seen (book 3.16 `log_rmse`;
-    prices below 1 are clipped to 1 so the log stays finite)."""
+def squared_log_error(price_hat: Tensor, price: Tensor) -> Tensor:
+    """Mean of (log clip(y_hat, 1) - log y)^2; its square root over a whole set is the book's
+    `log_rmse` (prices below 1 are clipped to 1 so the log stays finite)."""
+    d = torch.log(price_hat.clamp(min=1).double()) - torch.log(price.reshape(price_hat.shape).double())
+    return (d**2).mean()
 
-    def __init__(self):
-        super().__init__()
-        self.add_state("sq_sum", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, price_hat: Tensor, price: Tensor) -> None:
-        d = torch.log(price_hat.clamp(min=1).double()) - torch.log(price.reshape(price_hat.shape).double())
-        self.sq_sum += (d**2).sum()
-        self.count += d.numel()
-
-    def compute(self) -> Tensor:
-        return (self.sq_sum / self.count).sqrt().float()
+def log_rmse(price_hat: Tensor, price: Tensor) -> float:
+    """3.16 `log_rmse` over a whole set."""
+    return squared_log_error(price_hat, price).sqrt().item()
 
 
 class HousePriceRegression(Regressor):
@@ -62,7 +54,6 @@ class HousePriceRegression(Regressor):
         layers.append(nn.LazyLinear(1) if width is None else nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
         self.log_target, self.init_std, self.output_bias = log_target, init_std, output_bias
-        self.log_rmse = StageDict(LogRMSE)
 
     def init_weights(self) -> None:
         if self.init_std is not None:
@@ -90,9 +81,8 @@ class HousePriceRegression(Regressor):
         return F.mse_loss(y_hat, target.reshape(y_hat.shape))
 
     def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
-        self.log_rmse[stage].update(y_hat.exp() if self.log_target else y_hat, y)
-        self.log(f"{stage}/log_rmse", self.log_rmse[stage], on_step=False, on_epoch=True,
-                 prog_bar=True, batch_size=y.shape[0])
+        price_hat = y_hat.exp() if self.log_target else y_hat
+        self.log_mean(f"{stage}/log_rmse", squared_log_error(price_hat, y), y.shape[0], finish=torch.sqrt)
 
     def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
         return {"prediction": self.price(batch[0]).squeeze(-1)}

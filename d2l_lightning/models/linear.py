@@ -15,6 +15,7 @@ class _ReportsWeights:
     `weight_and_bias() -> (w, b)`."""
 
     def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
         w, b = (t.detach().reshape(-1) for t in self.weight_and_bias())
         self.log("val/w_norm", w.norm())
         dm = self.trainer.datamodule
@@ -78,7 +79,7 @@ class WeightDecayScratch(LinearRegressionScratch):
     def training_step(self, batch, batch_idx):
         data_loss = self.shared_step(batch, "train")
         penalty = l2_penalty(self.w)
-        self.log("train/l2_penalty", penalty, on_step=False, on_epoch=True)
+        self.log_mean("train/l2_penalty", penalty, batch[1].shape[0])
         return data_loss + self.lambd * penalty
 
 
