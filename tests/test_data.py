@@ -213,3 +213,21 @@ def test_cli_reports_corrupt_real_file(tmp_path, fashion_dir, capsys):
     assert e.value.code == 1
     err = capsys.readouterr().err
     assert "checksum mismatch" in err and "Traceback" not in err
+
+
+def test_system_package_copy_with_other_gzip_header_is_accepted(tmp_path):
+    """Debian's dataset-fashion-mnist rewrites the gzip headers: same content, other MD5."""
+    content = b"idx bytes" * 100
+    official = gzip.compress(content, mtime=1504176606)
+    debian = gzip.compress(content, mtime=1690000000)
+    assert official != debian
+    sys_file = tmp_path / "usr" / "file.gz"
+    sys_file.parent.mkdir()
+    sys_file.write_bytes(debian)
+    f = DataFile("x/file.gz", "md5:" + hashlib.md5(official).hexdigest(),
+                 system_paths=(str(sys_file),),
+                 content_checksum="sha256:" + hashlib.sha256(content).hexdigest())
+    assert fetch("Demo", [f], tmp_path / "data")["x/file.gz"] == sys_file
+    strict = DataFile(f.path, f.checksum, system_paths=f.system_paths)
+    with pytest.raises(DataError, match="system package"):
+        fetch("Demo", [strict], tmp_path / "data")

@@ -9,6 +9,7 @@ skips downloading. When nothing works, one error names every place looked at, th
 and checksum, and how to fix it.
 """
 
+import gzip
 import hashlib
 import os
 import sys
@@ -30,12 +31,16 @@ class DataFile:
         checksum: `"<algorithm>:<hex digest>"`, e.g. `"md5:bb30..."` or `"sha256:1e18..."`.
         urls: canonical download locations, tried in order.
         system_paths: where an operating-system package installs the same file.
+        content_checksum: for `.gz` files, the checksum of the decompressed bytes; a copy whose
+            gzip header differs but whose content is identical (Debian's package rewrites the
+            headers) is accepted by it.
     """
 
     path: str
     checksum: str
     urls: tuple[str, ...] = ()
     system_paths: tuple[str, ...] = field(default=())
+    content_checksum: str | None = None
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -56,12 +61,24 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
-def _verify(path: Path, checksum: str) -> str | None:
-    """None when `path` matches `checksum`, else what is wrong with it."""
+def _verify(path: Path, checksum: str, content_checksum: str | None = None) -> str | None:
+    """None when `path` matches `checksum` (or its decompressed bytes match `content_checksum`),
+    else what is wrong with it."""
     algorithm, expected = checksum.split(":", 1)
     actual = file_digest(path, algorithm)
     if actual == expected:
         return None
+    if content_checksum and path.suffix == ".gz":
+        content_algorithm, content_expected = content_checksum.split(":", 1)
+        h = hashlib.new(content_algorithm)
+        try:
+            with gzip.open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            if h.hexdigest() == content_expected:
+                return None
+        except (OSError, EOFError):
+            pass
     return (f"checksum mismatch ({algorithm} {actual}, {path.stat().st_size} bytes; the file is corrupt, "
             "truncated or a different version)")
 
@@ -107,7 +124,7 @@ def _fetch_one(dataset: str, f: DataFile, root: Path, origin: str) -> tuple[Path
     target = root / f.path
     corrupt = False
     if target.is_file():
-        problem = _verify(target, f.checksum)
+        problem = _verify(target, f.checksum, f.content_checksum)
         if problem is None:
             return target, f"found in {root} ({origin})"
         corrupt = True
@@ -116,7 +133,7 @@ def _fetch_one(dataset: str, f: DataFile, root: Path, origin: str) -> tuple[Path
         looked.append(f"{target} ({origin}): missing")
 
     for sys_path in map(Path, f.system_paths):
-        if sys_path.is_file() and _verify(sys_path, f.checksum) is None:
+        if sys_path.is_file() and _verify(sys_path, f.checksum, f.content_checksum) is None:
             return sys_path, f"found in system package folder {sys_path.parent}"
         looked.append(f"{sys_path} (system package): "
                       f"{'checksum mismatch' if sys_path.is_file() else 'missing'}")

@@ -20,12 +20,17 @@ from d2l_lightning.errors import ConfigError, DataError
 
 _MIRROR = "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _DEBIAN = "/usr/share/datasets/fashion-mnist/"
-# Checksums: the MD5s published by Zalando (and used by torchvision).
+# Checksums: the MD5s published by Zalando (and used by torchvision), and the SHA-256 of the
+# decompressed files, which also accepts Debian's copies (same content, rewritten gzip headers).
 FILES = {
-    "train_images": ("train-images-idx3-ubyte.gz", "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    "train_labels": ("train-labels-idx1-ubyte.gz", "md5:25c81989df183df01b3e8a0aad5dffbe"),
-    "test_images": ("t10k-images-idx3-ubyte.gz", "md5:bef4ecab320f06d8554ea6380940ec79"),
-    "test_labels": ("t10k-labels-idx1-ubyte.gz", "md5:bb300cfdad3c16e7a12a480ee83cd310"),
+    "train_images": ("train-images-idx3-ubyte.gz", "md5:8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                     "sha256:c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train_labels": ("train-labels-idx1-ubyte.gz", "md5:25c81989df183df01b3e8a0aad5dffbe",
+                     "sha256:bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "test_images": ("t10k-images-idx3-ubyte.gz", "md5:bef4ecab320f06d8554ea6380940ec79",
+                    "sha256:5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "test_labels": ("t10k-labels-idx1-ubyte.gz", "md5:bb300cfdad3c16e7a12a480ee83cd310",
+                    "sha256:0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
 }
 LABELS = ["t-shirt", "trouser", "pullover", "dress", "coat",
           "sandal", "shirt", "sneaker", "bag", "ankle boot"]
@@ -87,7 +92,8 @@ class FashionMNIST(D2LDataModule):
 
     def files(self) -> list[DataFile]:
         return [DataFile(f"FashionMNIST/raw/{name}", checksum, urls=(_MIRROR + name,),
-                         system_paths=(_DEBIAN + name,)) for name, checksum in FILES.values()]
+                         system_paths=(_DEBIAN + name,), content_checksum=content)
+                for name, checksum, content in FILES.values()]
 
     def prepare_data(self) -> None:
         # Runs on one process per node before setup(): downloads here, never in parallel.
@@ -106,7 +112,7 @@ class FashionMNIST(D2LDataModule):
             if missing:
                 raise DataError(f"FashionMNIST: missing {', '.join(missing)} (checksum=false looks only "
                                 "in the data folder). Put the files there or turn checksum back on.")
-        t = {k: read_idx(paths[f"FashionMNIST/raw/{name}"]) for k, (name, _) in FILES.items()}
+        t = {k: read_idx(paths[f"FashionMNIST/raw/{name}"]) for k, (name, *_) in FILES.items()}
         X_train, y_train = t["train_images"], t["train_labels"].long()
         X_test, y_test = t["test_images"], t["test_labels"].long()
         if len(X_train) != len(y_train) or len(X_test) != len(y_test):
