@@ -18,7 +18,8 @@ from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, dat
 from d2l_lightning.datamodules.download import DataFile, data_root, fetch
 from d2l_lightning.errors import ConfigError, DataError
 
-_MIRROR = "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+# the S3 website endpoint serves plain HTTP only; the MD5 check guards the content
+_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 _DEBIAN = "/usr/share/datasets/fashion-mnist/"
 # Checksums: the MD5s published by Zalando (and used by torchvision), and the SHA-256 of the
 # decompressed files, which also accepts Debian's copies (same content, rewritten gzip headers).
