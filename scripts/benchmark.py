@@ -12,9 +12,13 @@ second (median epoch after the first) and the ratio (a)/(b).
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.cli import D2LCLI
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
+
 from d2l_lightning.cli import D2LCLI
 from d2l_lightning.errors import D2LError
 from d2l_lightning.models.house import log_rmse

@@ -19,9 +19,12 @@ import io
 import platform
 import re
 import statistics
+import sys
 import time
 from datetime import date
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.callbacks import epoch_table
 from d2l_lightning.cli import main
