@@ -7,21 +7,24 @@ take parameter groups, and save/restore through `state_dict` like the builtins.
 import torch
 from torch.optim import Optimizer
 
+__all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]
 
-class SGD(Optimizer):
-    """3.2 minibatch SGD: p <- p - lr * grad.
 
-    The book's `d2l.sgd(params, lr, batch_size)` also divides by the batch size although its losses
-    are already averaged in most sections (results.md C5); we do not, so a book learning rate that
-    relied on that division becomes lr / batch_size in our configs (their comments say so).
-    """
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be positive, got {value} (the learning rate must be positive)")
 
-    def __init__(self, params, lr: float = 0.1, weight_decay: float = 0.0):
-        if lr <= 0:
-            raise ValueError(f"SGD learning rate must be positive, got lr={lr}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+
+def _check(name: str, value: float, low: float, high: float | None = None) -> None:
+    """value in [low, high) (or >= low without high)."""
+    if value < low or (high is not None and value >= high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+
+
+class _BookOptimizer(Optimizer):
+    """The loop all the book's rules share: subclasses define `update(p, grad, state, group)`,
+    called for every parameter that has a gradient, under `no_grad`."""
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -31,10 +34,124 @@ class SGD(Optimizer):
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = p.grad
-                if group["weight_decay"]:
-                    grad = grad + group["weight_decay"] * p
-                p.sub_(group["lr"] * grad)
+                if p.grad is not None:
+                    self.update(p, p.grad, self.state[p], group)
         return loss
+
+
+
+class SGD(_BookOptimizer):
+    """3.2 / 7.3 minibatch SGD: p <- p - lr * g (plus `weight_decay * p` in g when set).
+
+    The book's `d2l.sgd(params, lr, batch_size)` also divides by the batch size although its losses
+    are already averaged in most sections (results.md C5); we do not, so a book learning rate that
+    relied on that division becomes lr / batch_size in our configs (their comments say so).
+    """
+
+    def __init__(self, params, lr: float = 0.1, weight_decay: float = 0.0):
+        _positive("lr", lr)
+        _check("weight_decay", weight_decay, 0.0)
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+
+    def update(self, p, grad, state, group):
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * p
+        p.sub_(group["lr"] * grad)
+
+
+class Momentum(_BookOptimizer):
+    """7.4 momentum: v <- momentum * v + lr * g; p <- p - v.
+    Equals `torch.optim.SGD(lr, momentum)` (which keeps v / lr) while lr is constant."""
+
+    def __init__(self, params, lr: float = 0.02, momentum: float = 0.5):
+        _positive("lr", lr)
+        _check("momentum", momentum, 0.0, 1.0)
+        super().__init__(params, dict(lr=lr, momentum=momentum))
+
+    def update(self, p, grad, state, group):
+        if "v" not in state:
+            state["v"] = torch.zeros_like(p)
+        v = state["v"]
+        v.mul_(group["momentum"]).add_(grad, alpha=group["lr"])
+        p.sub_(v)
+
+
+class AdaGrad(_BookOptimizer):
+    """7.5 AdaGrad: s <- s + g^2; p <- p - lr * g / sqrt(s + eps), eps = 1e-6 inside the root
+    (`torch.optim.Adagrad` adds its eps, default 1e-10, after the root)."""
+
+    def __init__(self, params, lr: float = 0.1, eps: float = 1e-6):
+        _positive("lr", lr)
+        _check("eps", eps, 0.0)
+        super().__init__(params, dict(lr=lr, eps=eps))
+
+    def update(self, p, grad, state, group):
+        if "s" not in state:
+            state["s"] = torch.zeros_like(p)
+        s = state["s"]
+        s.addcmul_(grad, grad)
+        p.addcdiv_(grad, (s + group["eps"]).sqrt(), value=-group["lr"])
+
+
+class RMSProp(_BookOptimizer):
+    """7.6 RMSProp: s <- gamma * s + (1 - gamma) g^2; p <- p - lr * g / sqrt(s + eps), eps = 1e-6
+    inside the root (`torch.optim.RMSprop(alpha=gamma)` adds eps after the root)."""
+
+    def __init__(self, params, lr: float = 0.01, gamma: float = 0.9, eps: float = 1e-6):
+        _positive("lr", lr)
+        _check("gamma", gamma, 0.0, 1.0)
+        _check("eps", eps, 0.0)
+        super().__init__(params, dict(lr=lr, gamma=gamma, eps=eps))
+
+    def update(self, p, grad, state, group):
+        if "s" not in state:
+            state["s"] = torch.zeros_like(p)
+        s, gamma = state["s"], group["gamma"]
+        s.mul_(gamma).addcmul_(grad, grad, value=1 - gamma)
+        p.addcdiv_(grad, (s + group["eps"]).sqrt(), value=-group["lr"])
+
+
+class AdaDelta(_BookOptimizer):
+    """7.7 AdaDelta (no learning rate): s <- rho s + (1 - rho) g^2;
+    g' <- sqrt((delta + eps) / (s + eps)) * g; p <- p - g'; delta <- rho delta + (1 - rho) g'^2,
+    eps = 1e-5. The same rule as `torch.optim.Adadelta(lr=1, rho, eps)`."""
+
+    def __init__(self, params, rho: float = 0.9, eps: float = 1e-5):
+        _check("rho", rho, 0.0, 1.0)
+        _check("eps", eps, 0.0)
+        super().__init__(params, dict(rho=rho, eps=eps))
+
+    def update(self, p, grad, state, group):
+        if "s" not in state:
+            state["s"], state["delta"] = torch.zeros_like(p), torch.zeros_like(p)
+        s, delta, rho, eps = state["s"], state["delta"], group["rho"], group["eps"]
+        s.mul_(rho).addcmul_(grad, grad, value=1 - rho)
+        g = ((delta + eps) / (s + eps)).sqrt() * grad
+        p.sub_(g)
+        delta.mul_(rho).addcmul_(g, g, value=1 - rho)
+
+
+class Adam(_BookOptimizer):
+    """7.8 Adam: v <- b1 v + (1 - b1) g; s <- b2 s + (1 - b2) g^2; bias-corrected
+    v^ = v / (1 - b1^t), s^ = s / (1 - b2^t); p <- p - lr v^ / (sqrt(s^) + eps), eps = 1e-6.
+    The same rule as `torch.optim.Adam(lr, betas, eps)` (whose default eps is 1e-8)."""
+
+    def __init__(self, params, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-6):
+        _positive("lr", lr)
+        _check("beta1", beta1, 0.0, 1.0)
+        _check("beta2", beta2, 0.0, 1.0)
+        _check("eps", eps, 0.0)
+        super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps))
+
+    def update(self, p, grad, state, group):
+        if "t" not in state:
+            state["t"] = torch.zeros((), dtype=torch.float64)  # a tensor: state_dict round trip
+            state["v"], state["s"] = torch.zeros_like(p), torch.zeros_like(p)
+        state["t"] += 1
+        t, b1, b2 = state["t"].item(), group["beta1"], group["beta2"]
+        v, s = state["v"], state["s"]
+        v.mul_(b1).add_(grad, alpha=1 - b1)
+        s.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        v_hat, s_hat = v / (1 - b1**t), s / (1 - b2**t)
+        p.addcdiv_(v_hat, s_hat.sqrt() + group["eps"], value=-group["lr"])

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fakedata import make_fashion_mnist, make_kaggle_house
+from fakedata import make_airfoil, make_fashion_mnist, make_kaggle_house
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("D2L_DATA_DIR") or REPO.parent / "shared" / "data")
@@ -42,6 +42,15 @@ def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path) -> list[str]
     if "KaggleHouse" in text:
         return ["--data.init_args.data_dir", str(house_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]
+    if "Airfoil" in text:
+        airfoil = house_dir.parent / "airfoil"
+        if not (airfoil / "airfoil_self_noise.dat").is_file():
+            make_airfoil(airfoil)
+        # 60 rows; batches as in the config but at most 60; validate every batch
+        batch = min(int(re.search(r"batch_size: (\d+)", text).group(1)), 60)
+        return ["--data.init_args.data_dir", str(airfoil), "--data.init_args.checksum", "false",
+                "--data.init_args.num_examples", "50", "--trainer.val_check_interval", "1"] + \
+            (["--data.init_args.batch_size", str(batch)] if batch != 1 else [])
     return []
 
 

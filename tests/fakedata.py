@@ -59,3 +59,14 @@ def make_kaggle_house(root: Path, n_train: int = 60, n_test: int = 20, seed: int
     table(n_test, n_train + 1).to_csv(folder / "test.csv", index=False)
     train.to_csv(folder / "train.csv", index=False)
     return Path(root)
+
+
+def make_airfoil(root: Path, n: int = 60, seed: int = 0) -> Path:
+    """Tab-separated rows of 5 features and a target, like airfoil_self_noise.dat."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5)) * [1000, 5, 0.1, 40, 0.01] + [2000, 5, 0.1, 50, 0.01]
+    y = X @ np.array([-0.001, -0.5, -10.0, 0.05, -100.0]) + 125 + rng.normal(0, 1, n)
+    rows = np.column_stack([X, y])
+    Path(root).mkdir(parents=True, exist_ok=True)
+    np.savetxt(Path(root) / "airfoil_self_noise.dat", rows, delimiter="\t", fmt="%.6f")
+    return Path(root)

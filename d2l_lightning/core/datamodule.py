@@ -99,11 +99,11 @@ class D2LDataModule(pl.LightningDataModule):
         self.test_set: Dataset | None = None
         self.predict_set: Dataset | None = None
 
-    def loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def loader(self, dataset: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         batched = hasattr(dataset, "__getitems__")
         sampler = EpochShuffleSampler(len(dataset), torch.initial_seed()) if shuffle else None
         return DataLoader(
-            dataset, batch_size=self.batch_size, sampler=sampler,
+            dataset, batch_size=batch_size or self.batch_size, sampler=sampler,
             collate_fn=keep_batch if batched else None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

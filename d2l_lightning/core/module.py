@@ -38,6 +38,8 @@ class D2LModule(pl.LightningModule):
     Args:
         optimizer: a callable taking parameters (or parameter groups) and returning an optimizer;
             set by configs (`optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.1}}`).
+            No default on purpose: jsonargparse carries a default optimizer's arguments over to
+            the class a config names (a default SGD's lr=0.001 would become Adadelta's lr).
         scheduler: optional callable taking the optimizer and returning an LR scheduler.
     """
 
@@ -47,7 +49,7 @@ class D2LModule(pl.LightningModule):
 
     def __init__(
         self,
-        optimizer: OptimizerCallable = torch.optim.SGD,
+        optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
     ):
         super().__init__()
@@ -83,6 +85,9 @@ class D2LModule(pl.LightningModule):
             self.init_weights()
 
     def configure_optimizers(self):
+        if self.optimizer is None:
+            raise ConfigError(f"{type(self).__name__} has no optimizer: set model.init_args.optimizer in the "
+                              "config, e.g. {class_path: torch.optim.SGD, init_args: {lr: 0.1}}.")
         try:
             optimizer = self.optimizer(self.param_groups())
             scheduler = self.scheduler(optimizer) if self.scheduler is not None else None
@@ -187,7 +192,7 @@ class Classifier(D2LModule):
     monitor = "val/acc"
     monitor_mode = "max"
 
-    def __init__(self, num_classes: int = 10, optimizer: OptimizerCallable = torch.optim.SGD,
+    def __init__(self, num_classes: int = 10, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if num_classes < 2:

@@ -40,7 +40,7 @@ class HousePriceRegression(Regressor):
 
     def __init__(self, num_hiddens: list[int] | None = None, dropout: float = 0.0,
                  log_target: bool = False, init_std: float | None = 0.01,
-                 output_bias: float | None = None, optimizer: OptimizerCallable = torch.optim.Adam,
+                 output_bias: float | None = None, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if not 0 <= dropout < 1:

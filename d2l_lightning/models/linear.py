@@ -1,6 +1,8 @@
 """Chapter 3 linear models: linear regression (3.2 scratch, 3.3 concise, also the 3.11 polynomial
 fits), weight decay (3.12) and softmax regression (3.6 scratch, 3.7 concise)."""
 
+from typing import Literal
+
 import torch
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
@@ -29,7 +31,7 @@ class LinearRegressionScratch(_ReportsWeights, Regressor):
     """3.2: w ~ N(0, sigma^2), b = 0, squared loss (y_hat - y)^2 / 2, trained with the scratch SGD."""
 
     def __init__(self, num_inputs: int = 2, sigma: float = 0.01,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         self.w = nn.Parameter(torch.randn(num_inputs, 1) * sigma)
@@ -47,19 +49,26 @@ class LinearRegressionScratch(_ReportsWeights, Regressor):
 
 class LinearRegression(_ReportsWeights, Regressor):
     """3.3: `nn.Linear(num_inputs, 1)` and `nn.MSELoss`. `init_std`: weights ~ N(0, init_std^2),
-    bias 0, as 3.3 (0.01); `null` keeps PyTorch's default init (3.11's polynomial fits)."""
+    bias 0, as 3.3 (0.01); `null` keeps PyTorch's default init (3.11's polynomial fits, chapter 7).
+    `loss: squared` uses the book's squared loss (y_hat - y)^2 / 2 instead of the MSE (chapter 7's
+    concise runs compute `MSELoss() / 2`)."""
 
     def __init__(self, num_inputs: int = 2, init_std: float | None = 0.01,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 loss: Literal["mse", "squared"] = "mse",
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         self.net = nn.Linear(num_inputs, 1)
+        self.loss_kind = loss
         if init_std is not None:
             nn.init.normal_(self.net.weight, std=init_std)
             nn.init.zeros_(self.net.bias)
 
     def forward(self, X: Tensor) -> Tensor:
         return self.net(X)
+
+    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
+        return squared_loss(y_hat, y) if self.loss_kind == "squared" else super().loss(y_hat, y)
 
     def weight_and_bias(self):
         return self.net.weight, self.net.bias
@@ -71,7 +80,7 @@ class WeightDecayScratch(LinearRegressionScratch):
     logged as `train/l2_penalty`."""
 
     def __init__(self, num_inputs: int = 200, lambd: float = 0.0, sigma: float = 1.0,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_inputs=num_inputs, sigma=sigma, optimizer=optimizer, scheduler=scheduler)
         self.lambd = lambd
@@ -89,14 +98,12 @@ class WeightDecay(LinearRegression):
     every parameter ~ N(0, 1), as the book."""
 
     def __init__(self, num_inputs: int = 200, init_std: float = 1.0,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_inputs=num_inputs, init_std=None, optimizer=optimizer, scheduler=scheduler)
+        super().__init__(num_inputs=num_inputs, init_std=None, loss="squared", optimizer=optimizer,
+                         scheduler=scheduler)
         nn.init.normal_(self.net.weight, std=init_std)
         nn.init.normal_(self.net.bias, std=init_std)
-
-    def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
-        return squared_loss(y_hat, y)
 
     def param_groups(self):
         return [{"params": [self.net.weight]}, {"params": [self.net.bias], "weight_decay": 0.0}]
@@ -107,7 +114,7 @@ class SoftmaxRegressionScratch(Classifier):
     cross-entropy. `forward` returns the scores o; the loss applies the scratch softmax."""
 
     def __init__(self, num_inputs: int = 784, num_outputs: int = 10, sigma: float = 0.01,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         self.W = nn.Parameter(torch.randn(num_inputs, num_outputs) * sigma)
@@ -125,7 +132,7 @@ class SoftmaxRegression(Classifier):
     combines softmax and cross-entropy stably."""
 
     def __init__(self, num_inputs: int = 784, num_outputs: int = 10, init_std: float = 0.01,
-                 optimizer: OptimizerCallable = torch.optim.SGD,
+                 optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))

@@ -27,7 +27,7 @@ class MLPScratch(Classifier):
     `nn.CrossEntropyLoss` as the book."""
 
     def __init__(self, num_inputs: int = 784, num_hiddens: int = 256, num_outputs: int = 10,
-                 sigma: float = 0.01, optimizer: OptimizerCallable = torch.optim.SGD,
+                 sigma: float = 0.01, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         self.num_inputs = num_inputs
@@ -45,7 +45,7 @@ class MLP(Classifier):
     """3.10: flatten, Linear(784, 256), ReLU, Linear(256, 10); every parameter ~ N(0, 0.01^2)."""
 
     def __init__(self, num_inputs: int = 784, num_hiddens: int = 256, num_outputs: int = 10,
-                 init_std: float = 0.01, optimizer: OptimizerCallable = torch.optim.SGD,
+                 init_std: float = 0.01, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_hiddens), nn.ReLU(),
@@ -62,7 +62,7 @@ class DropoutMLPScratch(Classifier):
 
     def __init__(self, num_inputs: int = 784, num_hiddens1: int = 256, num_hiddens2: int = 256,
                  num_outputs: int = 10, dropout1: float = 0.2, dropout2: float = 0.5,
-                 sigma: float = 0.01, optimizer: OptimizerCallable = torch.optim.SGD,
+                 sigma: float = 0.01, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         _check_dropout(dropout1, dropout2)
@@ -85,7 +85,7 @@ class DropoutMLP(Classifier):
 
     def __init__(self, num_inputs: int = 784, num_hiddens1: int = 256, num_hiddens2: int = 256,
                  num_outputs: int = 10, dropout1: float = 0.2, dropout2: float = 0.5,
-                 init_std: float = 0.01, optimizer: OptimizerCallable = torch.optim.SGD,
+                 init_std: float = 0.01, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
         _check_dropout(dropout1, dropout2)

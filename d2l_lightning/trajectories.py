@@ -1,0 +1,135 @@
+"""Chapter 7's small experiments: optimizers on 1-D and 2-D objectives, with the book's plots
+(7.1 local minimum and saddle points, 7.2-7.6 trajectories on contour plots).
+
+Trajectories use the optimizer classes of `d2l_lightning.optim` (or `torch.optim`) on a 2-element
+parameter tensor, so what is drawn here is exactly what trains the models.
+"""
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+#: the book's 2-D objectives: 7.2 uses `elliptic`, 7.4-7.6 the flatter `flat`
+OBJECTIVES: dict[str, Callable[[Tensor], Tensor]] = {
+    "elliptic": lambda x: x[0] ** 2 + 2 * x[1] ** 2,  # f = x1^2 + 2 x2^2
+    "flat": lambda x: 0.1 * x[0] ** 2 + 2 * x[1] ** 2,  # f = 0.1 x1^2 + 2 x2^2
+}
+
+
+def run_optimizer(make_optimizer: Callable[[list[Tensor]], torch.optim.Optimizer],
+                  f: Callable[[Tensor], Tensor], x0: Sequence[float], steps: int) -> list[list[float]]:
+    """Minimises f from x0 with the optimizer for `steps` steps; returns the points visited
+    (x0 first). Float64, so the book's printed digits are reproduced exactly."""
+    x = torch.tensor(list(x0), dtype=torch.float64, requires_grad=True)
+    optimizer = make_optimizer([x])
+    trace = [x.detach().tolist()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        f(x).sum().backward()  # sum: lets elementwise 1-D objectives (x ** 2) be used as they are
+        optimizer.step()
+        trace.append(x.detach().tolist())
+    return trace
+
+
+def train_2d(make_optimizer, objective: str = "elliptic", x0=(-5.0, -2.0), steps: int = 20):
+    """The book's `train_2d`: 20 steps from (-5, -2). Returns the trace and prints nothing."""
+    return run_optimizer(make_optimizer, OBJECTIVES[objective], x0, steps)
+
+
+def trace_line(trace: list[list[float]]) -> str:
+    """The book's closing line, e.g. `epoch 20, x1 -0.057646, x2 -0.000073`."""
+    x1, x2 = trace[-1]
+    return f"epoch {len(trace) - 1}, x1 {x1:f}, x2 {x2:f}"
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def show_trace_2d(objective: str, trace: list[list[float]], out_png: str | Path, title: str = "") -> Path:
+    """Contour plot of the objective with the optimizer's path (the book's `show_trace_2d`)."""
+    plt = _plt()
+    f = OBJECTIVES[objective]
+    xs = [p[0] for p in trace]
+    ys = [p[1] for p in trace]
+    lo1, hi1 = min(-5.5, min(xs) - 0.5), max(1.0, max(xs) + 0.5)
+    lo2, hi2 = min(-3.0, min(ys) - 0.5), max(1.0, max(ys) + 0.5)
+    g1, g2 = torch.meshgrid(torch.linspace(lo1, hi1, 200), torch.linspace(lo2, hi2, 200), indexing="ij")
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.contour(g1.numpy(), g2.numpy(), f(torch.stack([g1, g2])).numpy(), levels=20, colors="#1f77b4")
+    ax.plot(xs, ys, "-o", color="#ff7f0e", markersize=3)
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.set_title(title or trace_line(trace), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def show_trace_1d(f: Callable[[Tensor], Tensor], trace: list[list[float]], out_png: str | Path,
+                  title: str = "") -> Path:
+    """The book's 7.2 `show_trace`: an elementwise f over the visited range, iterates marked."""
+    plt = _plt()
+    xs = [p[0] for p in trace]
+    n = max(abs(v) for v in xs)
+    grid = torch.linspace(-n, n, 200, dtype=torch.float64)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(grid.numpy(), f(grid).numpy())
+    ax.plot(xs, f(torch.tensor(xs, dtype=torch.float64)).numpy(), "-o", markersize=3)
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def book_figures_7_1(out_dir: str | Path) -> list[Path]:
+    """7.1's three figures: a local minimum of x cos(pi x), the saddle point of x^3, and the
+    saddle of x^2 - y^2."""
+    plt = _plt()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    x = torch.arange(-1.0, 2.0, 0.01)
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    ax.plot(x, x * torch.cos(torch.pi * x))
+    ax.annotate("local minimum", xy=(-0.3, -0.25), xytext=(-0.77, -1.0), arrowprops=dict(arrowstyle="->"))
+    ax.annotate("global minimum", xy=(1.1, -0.95), xytext=(0.6, 0.8), arrowprops=dict(arrowstyle="->"))
+    ax.set_xlabel("x")
+    ax.set_ylabel("f(x)")
+    paths.append(out_dir / "7.1_local_minimum.png")
+
+    x = torch.arange(-2.0, 2.0, 0.01)
+    fig2, ax2 = plt.subplots(figsize=(4.5, 3.2))
+    ax2.plot(x, x**3)
+    ax2.annotate("saddle point", xy=(0, -0.2), xytext=(-0.52, -5.0), arrowprops=dict(arrowstyle="->"))
+    ax2.set_xlabel("x")
+    ax2.set_ylabel("f(x)")
+    paths.append(out_dir / "7.1_saddle_1d.png")
+
+    g1, g2 = torch.meshgrid(torch.linspace(-1, 1, 101), torch.linspace(-1, 1, 101), indexing="ij")
+    fig3 = plt.figure(figsize=(4.5, 3.6))
+    ax3 = fig3.add_subplot(111, projection="3d")
+    ax3.plot_wireframe(g1.numpy(), g2.numpy(), (g1**2 - g2**2).numpy(), rstride=10, cstride=10)
+    ax3.plot([0], [0], [0], "rx")
+    ax3.set_xlabel("x")
+    ax3.set_ylabel("y")
+    paths.append(out_dir / "7.1_saddle_2d.png")
+
+    for figure, path in zip((fig, fig2, fig3), paths):
+        figure.tight_layout()
+        figure.savefig(path, dpi=110)
+        plt.close(figure)
+    return paths
