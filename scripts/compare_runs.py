@@ -78,6 +78,8 @@ def compare(run_dirs: list[Path], metrics: list[str] | None, out_png: Path) -> s
         raise SystemExit(f"error: none of {metrics} was logged by these runs")
     fig, axes = plt.subplots(1, len(columns), figsize=(5.0 * len(columns), 3.6), squeeze=False)
     for ax, col in zip(axes[0], columns):
+        if len(tables) > 10:  # the default cycle repeats after 10 colours
+            ax.set_prop_cycle(color=plt.cm.tab20.colors)
         for d, table in tables.items():
             if col in table:
                 series = table[col].dropna()
