@@ -160,3 +160,72 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return Path(out_png)
+
+
+class FiniteLossGuard(Callback):
+    """Stops training with a clear message when the training loss becomes NaN or infinite, before
+    any checkpoint of the broken state is written (the checkpoints already on disk stay the last
+    good ones). The check is done on the device every step and read back only every
+    `check_every` steps and at epoch ends, so a GPU is not synchronised each step."""
+
+    def __init__(self, check_every: int = 50):
+        self.check_every = check_every
+        self._first_bad: torch.Tensor | None = None
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        step = torch.tensor(trainer.global_step, device=loss.device)
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach())
+        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
+        if trainer.global_step % self.check_every == 0:
+            self._check(trainer)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._check(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._check(trainer)
+
+    def _check(self, trainer) -> None:
+        if self._first_bad is None:
+            return
+        first_bad = int(trainer.strategy.reduce(self._first_bad.clone(), reduce_op="max"))
+        if first_bad < 0:
+            return
+        from d2l_lightning.errors import TrainingDiverged
+
+        ckpt = next((cb.last_model_path for cb in trainer.checkpoint_callbacks if cb.last_model_path), None)
+        kept = f"The last good checkpoint, {ckpt}, was kept unchanged." if ckpt else \
+            "No checkpoint had been written yet."
+        raise TrainingDiverged(
+            f"the training loss became NaN or infinite at step {first_bad} "
+            f"(epoch {trainer.current_epoch + 1}); training stopped before saving that state. {kept} "
+            "Lower the learning rate, check the "
+            "data for NaN/inf values, or add gradient clipping (trainer.gradient_clip_val).")
+
+
+class SaveOnSignal(Callback):
+    """On SIGTERM (a cluster's pre-emption or `kill`; SIGUSR1 under SLURM is Lightning's own requeue)
+    Lightning stops at the next batch boundary; this writes `checkpoints/last.ckpt` first and says
+    how to resume. The process then exits with status 0."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run_dir = Path(run_dir)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
+            return
+        path = self.run_dir / "checkpoints" / "last.ckpt"
+        trainer.save_checkpoint(path)  # collective under DDP; rank 0 writes, atomically
+        if trainer.is_global_zero:
+            print(f"received SIGTERM at epoch {trainer.current_epoch + 1}, step {trainer.global_step}: "
+                  f"saved {path}. Resume with: python -m d2l_lightning fit --config "
+                  f"{self.run_dir / 'config.yaml'} --ckpt_path last", flush=True)
+            print(f"run directory: {self.run_dir}", flush=True)

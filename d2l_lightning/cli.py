@@ -14,6 +14,7 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
+import torch
 import yaml
 from jsonargparse import Namespace
 from pytorch_lightning.callbacks import ModelCheckpoint
@@ -21,9 +22,15 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import d2l_lightning.datamodules  # noqa: F401  (registers the short class names)
 import d2l_lightning.models  # noqa: F401
-from d2l_lightning.callbacks import BookEpochLine, PredictionWriter, plot_curves
+from d2l_lightning.callbacks import (
+    BookEpochLine,
+    FiniteLossGuard,
+    PredictionWriter,
+    SaveOnSignal,
+    plot_curves,
+)
 from d2l_lightning.core import D2LDataModule, D2LModule
-from d2l_lightning.errors import D2LError
+from d2l_lightning.errors import CheckpointError, D2LError
 
 PROJECT = "d2l-lightning"
 # config.yaml is written into the run directory before the CSV logger starts: expected, not a problem.
@@ -80,6 +87,7 @@ class RunConfigSaver(SaveConfigCallback):
 class D2LCLI(LightningCLI):
     def __init__(self, args=None, run: bool = True, **kwargs):
         self.run_dir: Path | None = None
+        self._ckpt_keys: set[str] | None = None
         super().__init__(
             D2LModule, D2LDataModule, subclass_mode_model=True, subclass_mode_data=True,
             save_config_callback=RunConfigSaver, save_config_kwargs={"overwrite": True},
@@ -187,16 +195,63 @@ class D2LCLI(LightningCLI):
                 raise
             raise user_error from None
 
+    # --- checkpoints given with --ckpt_path ----------------------------------------------------------
+    def _resolve_ckpt(self, cfg, name: str, root: Path) -> None:
+        """`last` means the newest checkpoints/last.ckpt of this experiment's earlier runs (each
+        command has a run directory of its own); a path must be a readable checkpoint."""
+        ckpt = cfg.get("ckpt_path")
+        self._ckpt_keys = None
+        if not ckpt or ckpt in ("best", "hpc", "registry"):
+            return
+        if ckpt == "last":
+            found = sorted((root / name).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            found += sorted((root / name).glob("*/*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            if not found:
+                raise CheckpointError(f"--ckpt_path last: no earlier run of {name!r} under {root / name} has "
+                                      "checkpoints/last.ckpt. Give the checkpoint's path instead.")
+            cfg.ckpt_path = ckpt = str(max(found, key=lambda p: p.stat().st_mtime))
+            print(f"resuming from {ckpt}", flush=True)
+        path = Path(ckpt)
+        if not path.is_file():
+            raise CheckpointError(f"--ckpt_path {ckpt}: no such file. Checkpoints are in "
+                                  "<run directory>/checkpoints/ (last.ckpt, best-*.ckpt).")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # truncated, not a torch file, or holding arbitrary objects
+            raise CheckpointError(f"--ckpt_path {ckpt} is not a readable checkpoint ({type(e).__name__}: "
+                                  f"{str(e).splitlines()[0][:200]}). It may be truncated or not written by "
+                                  "d2l-lightning; nothing in it was run.") from None
+        if not isinstance(state, dict) or "state_dict" not in state:
+            raise CheckpointError(f"--ckpt_path {ckpt} holds no model weights (no state_dict): it is not a "
+                                  "Lightning checkpoint.")
+        self._ckpt_keys = set(state["state_dict"])
+
+    def _check_ckpt_matches_model(self) -> None:
+        if self._ckpt_keys is None:
+            return
+        expected = set(self.model.state_dict())
+        if expected != self._ckpt_keys:
+            missing, extra = sorted(expected - self._ckpt_keys), sorted(self._ckpt_keys - expected)
+            raise CheckpointError(
+                f"--ckpt_path {self._get(self.config, 'ckpt_path')} is a checkpoint of another model: "
+                f"{type(self.model).__name__} from the config needs {', '.join(missing[:4]) or '-'} "
+                f"and the checkpoint has {', '.join(extra[:4]) or '-'} besides. Pass the config.yaml of "
+                "the run that wrote the checkpoint (--config <run>/config.yaml).")
+
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(str(self.subcommand), self.config)  # run=False has no subcommand
         name = self._run_name()
+        root = Path(self._get(self.config, "trainer").default_root_dir or "logs")
+        self._resolve_ckpt(cfg, name, root)
         self.run_dir = self._make_run_dir(name)
         cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
         cfg.run_version = None  # ... but gets a run directory of its own
         self._configure_loggers(cfg, self.run_dir, name)
 
     def instantiate_trainer(self, **kwargs):
-        callbacks = [BookEpochLine(), PredictionWriter(self.run_dir)]
+        self._check_ckpt_matches_model()
+        callbacks = [BookEpochLine(), PredictionWriter(self.run_dir), FiniteLossGuard(),
+                     SaveOnSignal(self.run_dir)]
         if self.subcommand == "fit":
             callbacks.append(ModelCheckpoint(
                 dirpath=self.run_dir / "checkpoints", monitor=self.model.monitor,
@@ -243,5 +298,8 @@ def main(args: list[str] | None = None) -> None:
     try:
         D2LCLI(args=args)
     except D2LError as e:
+        wandb = sys.modules.get("wandb")
+        if wandb is not None and wandb.run is not None:
+            wandb.finish(exit_code=1)  # close the failed run's W&B record
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

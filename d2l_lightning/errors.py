@@ -11,3 +11,11 @@ class DataError(D2LError):
 
 class ConfigError(D2LError, ValueError):
     """A hyperparameter or option is out of range or inconsistent."""
+
+
+class TrainingDiverged(D2LError):
+    """The loss became NaN or infinite."""
+
+
+class CheckpointError(D2LError):
+    """A checkpoint path that cannot be used: missing, unreadable, or of another model."""

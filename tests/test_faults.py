@@ -1,0 +1,102 @@
+"""Faults and bad input: NaN loss, garbage and foreign checkpoints, `--ckpt_path last`, SIGTERM
+during fit (a real subprocess and a real signal), checkpoint writes that fail midway."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import QUIET, REPO, run_cli, tiny_data_args
+
+LINREG = ["--config", str(REPO / "configs/ch03/3.3_linreg.yaml")]
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(capsys):
+    # lr 1.1 makes this linear regression blow up: finite through epoch 1, NaN early in epoch 2
+    with pytest.raises(SystemExit) as e:
+        run_cli(["fit", *LINREG, "--model.init_args.optimizer.init_args.lr", "1.1",
+                 "--trainer.max_epochs", "3", *QUIET])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "became NaN or infinite at step" in err and "(epoch 2)" in err and "Traceback" not in err
+    ckpt = err.split("The last good checkpoint, ")[1].split(",")[0]
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+def test_garbage_and_foreign_checkpoints_are_refused(tmp_path, fashion_dir, capsys):
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(os.urandom(1000))
+    for ckpt, message in ((garbage, "is not a readable checkpoint"), (tmp_path / "nope.ckpt", "no such file")):
+        with pytest.raises(SystemExit) as e:
+            run_cli(["test", *LINREG, "--ckpt_path", str(ckpt), *QUIET])
+        assert e.value.code == 1
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+    mlp = "configs/ch03/3.10_mlp.yaml"
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / mlp), *tiny_data_args(mlp, fashion_dir, fashion_dir),
+                          "--trainer.max_epochs", "1", *QUIET])
+    softmax = "configs/ch03/3.7_softmax.yaml"
+    with pytest.raises(SystemExit):
+        run_cli(["test", "--config", str(REPO / softmax), *tiny_data_args(softmax, fashion_dir, fashion_dir),
+                 "--ckpt_path", str(run_dir / "checkpoints/last.ckpt"), *QUIET])
+    assert "is a checkpoint of another model" in capsys.readouterr().err
+
+
+def test_ckpt_path_last_resumes_the_latest_run(capsys):
+    first, _ = run_cli(["fit", *LINREG, "--trainer.max_epochs", "1", *QUIET])
+    resumed, out = run_cli(["fit", *LINREG, "--trainer.max_epochs", "2", "--ckpt_path", "last", *QUIET])
+    assert f"resuming from {first / 'checkpoints' / 'last.ckpt'}" in out
+    assert "epoch 2, loss" in out and "epoch 1, loss" not in out
+    with pytest.raises(SystemExit):
+        run_cli(["fit", "--config", str(REPO / "configs/ch03/3.2_linreg_scratch.yaml"), "--ckpt_path", "last",
+                 *QUIET])
+    assert "no earlier run of '3.2_linreg_scratch'" in capsys.readouterr().err
+
+
+def test_sigterm_during_fit_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "d2l_lightning", "fit", *LINREG, "--trainer.max_epochs", "100000", *QUIET]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines = []
+    deadline = time.time() + 120
+    for line in proc.stdout:  # wait until training is under way
+        lines.append(line)
+        if line.startswith("epoch 2,") or time.time() > deadline:
+            break
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    text = "".join(lines) + out
+    assert proc.returncode == 0, text[-2000:]
+    assert "received SIGTERM" in text and "--ckpt_path last" in text
+    run_dir = tmp_path / text.split("run directory: ")[-1].strip().splitlines()[0]
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["epoch"] >= 1
+    os.chdir(tmp_path)  # resume in-process from that run, one more epoch
+    resumed, out = run_cli(["fit", *LINREG, "--ckpt_path", "last",
+                            "--trainer.max_epochs", str(state["epoch"] + 2), *QUIET])
+    assert "resuming from" in out and f"epoch {state['epoch'] + 2}, loss" in out
+
+
+def test_a_checkpoint_write_that_fails_midway_leaves_the_old_file(tmp_path, monkeypatch):
+    from fsspec.implementations.local import LocalFileOpener
+    from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+    path = tmp_path / "last.ckpt"
+    io = TorchCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    good = path.read_bytes()
+
+    def broken_write(self, data):
+        self.f.write(data[: len(data) // 2])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(LocalFileOpener, "write", broken_write)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, path)
+    assert path.read_bytes() == good
+    assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(3))
