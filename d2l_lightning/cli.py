@@ -37,6 +37,8 @@ PROJECT = "d2l-lightning"
 warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
 warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
+# epoch metrics are reduced over ranks by the module itself (D2LModule._log_epoch)
+warnings.filterwarnings("ignore", message=r".*It is recommended to use .self.log.*sync_dist=True.*")
 _PRESET_DIRS = {"trainer", "logger", "debug"}
 _LOGGERS = "pytorch_lightning.loggers."
 

@@ -1,0 +1,114 @@
+"""DDP on 2 CPU processes (gloo): the model code gives the gradients of the whole batch, lazy
+layers and SyncBatchNorm included; a CLI run logs once, its checkpoint loads in one process, and
+its validation accuracy equals the single-process value."""
+
+import os
+import socket
+
+import pandas as pd
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from conftest import QUIET, REPO, run_cli, tiny_data_args
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from d2l_lightning.core import Classifier
+from d2l_lightning.models import MLP, HousePriceRegression
+
+
+class BNNet(Classifier):
+    """A small classifier with batch normalisation (its statistics differ per rank unless synced)."""
+
+    def __init__(self):
+        super().__init__(num_classes=3)
+        self.net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+
+    def forward(self, X):
+        return self.net(X)
+
+
+def build(name: str):
+    torch.manual_seed(0)
+    if name == "mlp":
+        return MLP(num_inputs=6, num_hiddens=8, num_outputs=3), torch.randn(8, 6), torch.randint(0, 3, (8,))
+    if name == "lazy":
+        model = HousePriceRegression(num_hiddens=[4])
+        X = torch.randn(8, 6)
+        with torch.no_grad():
+            model(X[:2])  # materialise the lazy layer before DDP wraps the model
+        model.init_weights()
+        return model, X, torch.rand(8, 1) * 1e5 + 1e5
+    return BNNet(), torch.randn(8, 6), torch.randint(0, 3, (8,))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+NAMES = ["mlp", "lazy", "bn"]
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        for name in NAMES:  # one process group for every model: spawning costs seconds
+            model, X, y = build(name)
+            ddp = DistributedDataParallel(model)
+            part = slice(rank * len(X) // world, (rank + 1) * len(X) // world)
+            model.loss(ddp(X[part]), y[part]).backward()
+            if rank == 0:
+                grads = {n: p.grad for n, p in model.named_parameters()}
+                torch.save(grads, os.path.join(out_dir, f"{name}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def ddp_grads(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in NAMES}
+
+
+def _single_process_grads(name):
+    model, X, y = build(name)
+    model.loss(model(X), y).backward()  # one process, the whole batch
+    return {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("name", ["mlp", "lazy"])
+def test_ddp_gradients_equal_single_process_gradients(name, ddp_grads):
+    single = _single_process_grads(name)
+    for n, g in single.items():
+        assert torch.allclose(ddp_grads[name][n], g, rtol=1e-5, atol=1e-6), n
+
+
+def test_batchnorm_under_ddp_needs_sync(ddp_grads):
+    """Plain BatchNorm normalises each rank's half batch with its own statistics, so its DDP
+    gradients are not those of the whole batch; `trainer.sync_batchnorm: true` converts it to
+    SyncBatchNorm, which torch supports on GPUs only (so it is not tested on this CPU machine)."""
+    single = _single_process_grads("bn")
+    assert not all(torch.allclose(ddp_grads["bn"][n], g, rtol=1e-4) for n, g in single.items())
+
+
+def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir):
+    config = "configs/ch03/3.10_mlp.yaml"
+    data = tiny_data_args(config, fashion_dir, fashion_dir)
+    run_dir, out = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "2",
+                            "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+                            "--trainer.strategy", "ddp_spawn", *QUIET])
+    runs = list((run_dir.parent).iterdir())
+    assert runs == [run_dir]  # one run directory, written by rank 0 only
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["val/acc"].notna().sum() == 2 and f"run directory: {run_dir}" in out
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    # the DDP checkpoint loads in a single process, and validating it there gives the same accuracy
+    single, _ = run_cli(["validate", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(ckpt),
+                         "--trainer.devices", "1", "--trainer.strategy", "auto", *QUIET])
+    val_single = pd.read_csv(single / "metrics.csv")["val/acc"].dropna().iloc[-1]
+    assert val_single == pytest.approx(metrics["val/acc"].dropna().iloc[-1], abs=1e-6)
