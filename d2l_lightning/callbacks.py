@@ -199,7 +199,8 @@ class FiniteLossGuard(Callback):
             return
         from d2l_lightning.errors import TrainingDiverged
 
-        ckpt = next((cb.last_model_path for cb in trainer.checkpoint_callbacks if cb.last_model_path), None)
+        ckpt = next((Path(cb.dirpath) / "last.ckpt" for cb in trainer.checkpoint_callbacks
+                     if getattr(cb, "dirpath", None) and (Path(cb.dirpath) / "last.ckpt").is_file()), None)
         kept = f"The last good checkpoint, {ckpt}, was kept unchanged." if ckpt else \
             "No checkpoint had been written yet."
         raise TrainingDiverged(

@@ -255,9 +255,14 @@ class D2LCLI(LightningCLI):
         callbacks = [BookEpochLine(), PredictionWriter(self.run_dir), FiniteLossGuard(),
                      SaveOnSignal(self.run_dir)]
         if self.subcommand == "fit":
+            ckpt_dir = self.run_dir / "checkpoints"
+            # Two callbacks: Lightning 2.6 refreshes `save_last` only in steps where a top-k
+            # checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps the
+            # latest state (overwritten each epoch), the second the best by the model's monitor.
+            callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                             enable_version_counter=False))
             callbacks.append(ModelCheckpoint(
-                dirpath=self.run_dir / "checkpoints", monitor=self.model.monitor,
-                mode=self.model.monitor_mode, save_last=True, save_top_k=1,
+                dirpath=ckpt_dir, monitor=self.model.monitor, mode=self.model.monitor_mode, save_top_k=1,
                 filename="best-{epoch:03d}", auto_insert_metric_name=False))
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         extra = list(trainer_cfg.get("callbacks") or []) + callbacks

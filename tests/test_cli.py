@@ -82,6 +82,16 @@ def test_run_artefacts_wandb_offline_and_separate_folders(fashion_dir, monkeypat
     assert logged_config["config"]["data"]["init_args"]["batch_size"] == 16
 
 
+def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(fashion_dir):
+    config = "configs/ch03/3.7_softmax.yaml"
+    run_dir, _ = run_cli(["fit", *cfg(config), *tiny_data_args(config, fashion_dir, fashion_dir),
+                          "--model.init_args.optimizer.init_args.lr", "1e-30", "--trainer.max_epochs", "3",
+                          *QUIET])
+    last = torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)
+    best = sorted((run_dir / "checkpoints").glob("best-*.ckpt"))
+    assert last["epoch"] == 2 and [p.name for p in best] == ["best-000.ckpt"]  # val/acc never improved
+
+
 def _final(run_dir):
     return pd.read_csv(run_dir / "metrics.csv").groupby("epoch").last()
 
