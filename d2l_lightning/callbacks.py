@@ -230,3 +230,22 @@ class SaveOnSignal(Callback):
                   f"saved {path}. Resume with: python -m d2l_lightning fit --config "
                   f"{self.run_dir / 'config.yaml'} --ckpt_path last", flush=True)
             print(f"run directory: {self.run_dir}", flush=True)
+
+
+class Compile(Callback):
+    """`torch.compile` the model in place (`nn.Module.compile`), from config:
+    `--config configs/trainer/compile.yaml`. In place keeps the state-dict keys, so checkpoints
+    load with or without compile (compiling a wrapper would prefix every key with `_orig_mod.`).
+
+    Args:
+        backend: the torch.compile backend (`inductor` needs a C++ compiler; `aot_eager` checks
+            the graph capture without one).
+        mode: e.g. `max-autotune` on GPUs.
+    """
+
+    def __init__(self, backend: str = "inductor", mode: str | None = None):
+        self.backend, self.mode = backend, mode
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        pl_module.compile(backend=self.backend, mode=self.mode)
+

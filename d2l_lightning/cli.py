@@ -39,6 +39,8 @@ warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=r".*args parameter is intended to run from within Python.*")
 # epoch metrics are reduced over ranks by the module itself (D2LModule._log_epoch)
 warnings.filterwarnings("ignore", message=r".*It is recommended to use .self.log.*sync_dist=True.*")
+# test/predict from a checkpoint need no checkpointing callbacks
+warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided.*")
 _PRESET_DIRS = {"trainer", "logger", "debug"}
 _LOGGERS = "pytorch_lightning.loggers."
 

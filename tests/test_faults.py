@@ -100,3 +100,31 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_old_file(tmp_path, monk
         io.save_checkpoint({"state_dict": {"w": torch.zeros(1000)}}, path)
     assert path.read_bytes() == good
     assert torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], torch.ones(3))
+
+
+def test_bf16_mixed_precision_and_compile_on_cpu(fashion_dir):
+    config = "configs/ch03/3.10_mlp.yaml"
+    data = tiny_data_args(config, fashion_dir, fashion_dir)
+    smoke = ["--config", str(REPO / "configs/debug/smoke.yaml")]
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *data, *smoke,
+                          "--config", str(REPO / "configs/trainer/bf16.yaml"), *QUIET])
+    assert (run_dir / "checkpoints/last.ckpt").is_file()
+    # compile in place: the checkpoint's keys are the plain model's, loadable without compile
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *data, *smoke,
+                          "--config", str(REPO / "configs/trainer/compile.yaml"),
+                          "--trainer.callbacks.init_args.backend", "aot_eager", *QUIET])
+    keys = set(torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["state_dict"])
+    assert keys == {"net.1.weight", "net.1.bias", "net.3.weight", "net.3.bias"}
+    from d2l_lightning.core import load
+
+    assert load(run_dir / "checkpoints/last.ckpt").net[1].weight.shape == (256, 784)
+
+
+def test_invalid_yaml_config_is_a_usage_error(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  class_path: [unclosed\n")
+    with pytest.raises(SystemExit) as e:
+        run_cli(["fit", "--config", str(bad), *QUIET])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "Problems parsing config" in err and "Traceback" not in err
