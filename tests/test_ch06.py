@@ -334,3 +334,42 @@ def test_bad_lyrics_input_is_one_clear_error(args, message, lyrics_dir, capsys):
     assert e.value.code not in (0, None)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_samples_go_to_the_wandb_run_as_a_table(lyrics_dir, monkeypatch):
+    import glob
+
+    import wandb_reader
+
+    monkeypatch.delenv("WANDB_MODE")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(lyrics_dir))  # no ~/.netrc login: must stay offline
+    config = "configs/ch06/6.4_rnn_scratch_consecutive.yaml"
+    data = tiny_data_args(config, None, None, lyrics_dir)
+    run_dir, out = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "2",
+                            "--trainer.limit_train_batches", "2", "--model.init_args.pred_period", "1",
+                            "--model.init_args.num_hiddens", "16", *QUIET])
+    assert sum(line.startswith(" - ") for line in out.splitlines()) == 4  # 2 prefixes x 2 epochs
+    files = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(files) == 1
+    tables = [row for row in wandb_reader.history(files[0]) if "samples/_type" in row]
+    assert len(tables) == 2
+    assert all(t["samples/_type"] == "table-file" and t["samples/nrows"] == 2 for t in tables)
+
+
+@pytest.mark.parametrize("sampling", ["random", "consecutive"])
+def test_resume_equals_uninterrupted_run(sampling, lyrics_dir):
+    config = "configs/ch06/6.4_rnn_scratch_random.yaml"
+    base = ["fit", "--config", str(REPO / config), *tiny_data_args(config, None, None, lyrics_dir),
+            "--data.init_args.sampling", sampling, "--model.init_args.num_hiddens", "16",
+            "--trainer.limit_train_batches", "6", *QUIET]
+    straight, _ = run_cli([*base, "--trainer.max_epochs", "2"])
+    first, _ = run_cli([*base, "--trainer.max_epochs", "1"])
+    resumed, _ = run_cli([*base, "--trainer.max_epochs", "2",
+                          "--ckpt_path", str(first / "checkpoints/last.ckpt")])
+    a = pd.read_csv(straight / "metrics.csv").groupby("epoch").last()
+    b = pd.read_csv(resumed / "metrics.csv").groupby("epoch").last()
+    assert a.loc[1, "train/ppl"] == b.loc[1, "train/ppl"]
+    sa = torch.load(straight / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    sb = torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
