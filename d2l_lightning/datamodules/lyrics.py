@@ -119,6 +119,11 @@ class CharSequenceData(D2LDataModule):
 
     def train_dataloader(self) -> DataLoader:
         if self.sampling == "consecutive":
+            if self.trainer is not None and self.trainer.world_size > 1:
+                # a distributed sampler would deal batch 0 to rank 0, batch 1 to rank 1, ...: no rank
+                # would see consecutive batches, and carrying the state would be wrong
+                raise ConfigError("sampling: consecutive works on one device only (each rank would get "
+                                  "every n-th batch); use sampling: random with several devices.")
             return DataLoader(self.train_set, batch_size=None, shuffle=False, num_workers=self.num_workers)
         sampler = EpochShuffleSampler(len(self.train_set), torch.initial_seed())
         return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
