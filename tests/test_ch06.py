@@ -134,6 +134,12 @@ def test_grad_clipping_equals_clip_grad_norm():
         for p, q in zip(a, b):
             torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-9)
     assert torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in a])) <= 0.01
+    # unlike the book's (whose second loop gets an exhausted generator), ours clips model.parameters()
+    model = nn.Linear(4, 3)
+    model(torch.randn(2, 4)).pow(2).sum().mul(100).backward()
+    grad_clipping(model.parameters(), 0.01)
+    assert float(torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))) \
+        == pytest.approx(0.01, rel=1e-5)
 
 
 def _copy_layer(scratch, torch_layer, layer: int = 0) -> None:
