@@ -238,10 +238,19 @@ class D2LCLI(LightningCLI):
         self.finish()
 
 
+def _close_wandb_run() -> None:
+    """Lightning opens the W&B run before the setup hooks; an input error found there (a prefix the
+    vocabulary lacks, say) would leave it open for the next command in the same process to reuse."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.run.finish(exit_code=1)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point; `args` as on the command line (tests call `main([...])` in-process)."""
     try:
         D2LCLI(args=args)
     except D2LError as e:
+        _close_wandb_run()
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -2,6 +2,8 @@
 against nn.RNN/nn.GRU/nn.LSTM, gradient clipping against clip_grad_norm_, state handling across
 minibatches, generation, and the lyrics configs through the CLI (fit, test, predict, bad input)."""
 
+import sys
+
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
@@ -340,6 +342,8 @@ def test_bad_lyrics_input_is_one_clear_error(args, message, lyrics_dir, capsys):
     assert e.value.code not in (0, None)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    wandb = sys.modules.get("wandb")
+    assert wandb is None or wandb.run is None  # no W&B run left open for the next command to reuse
 
 
 def test_samples_go_to_the_wandb_run_as_a_table(lyrics_dir, monkeypatch):
