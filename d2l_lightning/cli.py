@@ -159,7 +159,9 @@ class D2LCLI(LightningCLI):
                 # the run directory itself is the log dir: run_dir/metrics.csv, run_dir/events...
                 args.save_dir, args.name, args.version = str(run_dir), "", ""
             elif kind == "WandbLogger":
-                args.save_dir = str(run_dir)
+                # absolute: W&B resolves a relative dir against the working directory it saw first
+                # in this process, not the current one (in-process runs from another folder)
+                args.save_dir = str(run_dir.resolve())
                 args.project = args.get("project") or PROJECT
                 args.name = name
                 args.group = args.get("group") or group
