@@ -200,10 +200,15 @@ class D2LCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs):
         callbacks = [BookEpochLine(), PredictionWriter(self.run_dir)]
         if self.subcommand == "fit":
+            # Lightning 2.6's save_last only writes last.ckpt in epochs where the best checkpoint
+            # improved, so a second callback without a monitor keeps last.ckpt at the latest epoch.
             callbacks.append(ModelCheckpoint(
                 dirpath=self.run_dir / "checkpoints", monitor=self.model.monitor,
-                mode=self.model.monitor_mode, save_last=True, save_top_k=1,
+                mode=self.model.monitor_mode, save_top_k=1,
                 filename="best-{epoch:03d}", auto_insert_metric_name=False))
+            callbacks.append(ModelCheckpoint(
+                dirpath=self.run_dir / "checkpoints", monitor=None, save_top_k=1, filename="last",
+                enable_version_counter=False))
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         extra = list(trainer_cfg.get("callbacks") or []) + callbacks
         return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)

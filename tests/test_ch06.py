@@ -385,3 +385,15 @@ def test_resume_equals_uninterrupted_run(lyrics_dir):
     sa = torch.load(straight / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
     sb = torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_last_checkpoint_is_the_last_epoch_even_without_improvement(lyrics_dir):
+    # lr 1e-30 leaves the weights bitwise unchanged: the perplexity never improves after epoch 0
+    config = "configs/ch06/6.4_rnn_scratch_consecutive.yaml"
+    data = tiny_data_args(config, None, None, lyrics_dir)
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "3",
+                          "--trainer.limit_train_batches", "3", "--model.init_args.num_hiddens", "8",
+                          "--model.init_args.optimizer.init_args.lr", "1e-30", *QUIET])
+    names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
+    assert names == ["best-000.ckpt", "last.ckpt"]
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 2
