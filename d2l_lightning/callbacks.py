@@ -49,8 +49,9 @@ class BookEpochLine(Callback):
 
 
 class PredictionWriter(Callback):
-    """Collects `predict_step` outputs and writes them as one table into the run directory (the
-    data module decides the columns and file name: `predictions.csv`, Kaggle's `submission.csv`)."""
+    """Collects `predict_step` outputs (dicts of tensors or of lists, e.g. generated texts) and writes
+    them as one table into the run directory (the data module decides the columns and file name:
+    `predictions.csv`, Kaggle's `submission.csv`, chapter 6's `generated.csv`)."""
 
     def __init__(self, run_dir: str | Path):
         self.run_dir = Path(run_dir)
@@ -60,16 +61,19 @@ class PredictionWriter(Callback):
         self._outputs: list[dict] = []
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self._outputs.append({k: v.detach().cpu() for k, v in outputs.items()})
+        # tensors (one row per example), or lists such as generated texts
+        self._outputs.append({k: v.detach().cpu() if torch.is_tensor(v) else list(v)
+                              for k, v in outputs.items()})
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self._outputs:
             return
         merged = {k: torch.cat([o[k].reshape(len(o[k]), *o[k].shape[1:]) for o in self._outputs])
+                  if torch.is_tensor(self._outputs[0][k]) else [x for o in self._outputs for x in o[k]]
                   for k in self._outputs[0]}
         dm = trainer.datamodule
         frame = dm.prediction_frame(merged) if hasattr(dm, "prediction_frame") else pd.DataFrame(
-            {k: v.numpy() for k, v in merged.items()})
+            {k: v.numpy() if torch.is_tensor(v) else v for k, v in merged.items()})
         name = getattr(dm, "prediction_filename", "predictions.csv")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.run_dir / name

@@ -171,7 +171,9 @@ class D2LCLI(LightningCLI):
                 # the run directory itself is the log dir: run_dir/metrics.csv, run_dir/events...
                 args.save_dir, args.name, args.version = str(run_dir), "", ""
             elif kind == "WandbLogger":
-                args.save_dir = str(run_dir)
+                # absolute: W&B resolves a relative dir against the working directory it saw first
+                # in this process, not the current one (in-process runs from another folder)
+                args.save_dir = str(run_dir.resolve())
                 args.project = args.get("project") or PROJECT
                 args.name = name
                 args.group = args.get("group") or group
@@ -302,13 +304,19 @@ class D2LCLI(LightningCLI):
         self.finish()
 
 
+def _close_wandb_run() -> None:
+    """Lightning opens the W&B run before the setup hooks; an input error found there (a prefix the
+    vocabulary lacks, say) would leave it open for the next command in the same process to reuse."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.run.finish(exit_code=1)
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point; `args` as on the command line (tests call `main([...])` in-process)."""
     try:
         D2LCLI(args=args)
     except D2LError as e:
-        wandb = sys.modules.get("wandb")
-        if wandb is not None and wandb.run is not None:
-            wandb.finish(exit_code=1)  # close the failed run's W&B record
+        _close_wandb_run()
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

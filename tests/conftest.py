@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from fakedata import make_airfoil, make_fashion_mnist, make_kaggle_house
+from fakedata import make_airfoil, make_fashion_mnist, make_kaggle_house, make_lyrics
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("D2L_DATA_DIR") or REPO.parent / "shared" / "data")
@@ -33,9 +33,19 @@ def house_dir(tmp_path_factory):
     return make_kaggle_house(tmp_path_factory.mktemp("house"))
 
 
-def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path) -> list[str]:
+@pytest.fixture(scope="session")
+def lyrics_dir(tmp_path_factory):
+    return make_lyrics(tmp_path_factory.mktemp("lyrics"))
+
+
+def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path,
+                   lyrics_dir: Path | None = None) -> list[str]:
     """CLI overrides that point a chapter config at the tiny generated copy of its dataset."""
     text = (REPO / config).read_text()
+    if "JayChouLyrics" in text and lyrics_dir is not None:
+        return ["--data.init_args.data_dir", str(lyrics_dir), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "4", "--data.init_args.num_steps", "6",
+                "--data.init_args.pred_len", "5"]
     if "FashionMNIST" in text:
         return ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]

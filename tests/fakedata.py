@@ -70,3 +70,21 @@ def make_airfoil(root: Path, n: int = 60, seed: int = 0) -> Path:
     Path(root).mkdir(parents=True, exist_ok=True)
     np.savetxt(Path(root) / "airfoil_self_noise.dat", rows, delimiter="\t", fmt="%.6f")
     return Path(root)
+
+
+LYRICS_PHRASES = ["不分开", "我想你", "分开了", "你的爱", "就是一个人", "要在天上走", "我能说"]
+
+
+def make_lyrics(root: Path, n_lines: int = 60, seed: int = 0) -> Path:
+    """`jaychou_lyrics.txt.zip` with short lines of a few repeated phrases (so there is something to
+    learn; 21 distinct characters and the space) that contain the book's prefixes 分开 and 不分开."""
+    import zipfile
+
+    rng = np.random.default_rng(seed)
+    lines = [" ".join(rng.choice(LYRICS_PHRASES, size=rng.integers(2, 5))) for _ in range(n_lines)]
+    text = "\n".join(lines) + "\n"
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(root / "jaychou_lyrics.txt.zip", "w") as z:
+        z.writestr("jaychou_lyrics.txt", text.encode("utf-8"))
+    return root

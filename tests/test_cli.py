@@ -28,11 +28,11 @@ def test_ch03_configs_are_all_there():
 
 
 @pytest.mark.parametrize("config", CONFIGS)
-def test_every_config_runs_a_few_batches(config, fashion_dir, house_dir):
+def test_every_config_runs_a_few_batches(config, fashion_dir, house_dir, lyrics_dir):
     header = (REPO / config).read_text().splitlines()[0]
     assert header.startswith("# ") and config.rsplit("/", 1)[-1].split("_")[0] in header
-    run_dir, out = run_cli(["fit", *cfg(config), *SMOKE, *tiny_data_args(config, fashion_dir, house_dir),
-                            *QUIET])
+    run_dir, out = run_cli(["fit", *cfg(config), *SMOKE,
+                            *tiny_data_args(config, fashion_dir, house_dir, lyrics_dir), *QUIET])
     stem = config.rsplit("/", 1)[-1][: -len(".yaml")]
     assert run_dir.parent.name == stem and run_dir.parent.parent.name == "logs"
     for name in ("config.yaml", "metrics.csv", "curves.png", "checkpoints/last.ckpt"):

@@ -3,6 +3,8 @@
 from d2l_lightning.datamodules.airfoil import Airfoil
 from d2l_lightning.datamodules.fashion_mnist import FashionMNIST
 from d2l_lightning.datamodules.kaggle_house import KaggleHouse
+from d2l_lightning.datamodules.lyrics import CharSequenceData, JayChouLyrics
 from d2l_lightning.datamodules.synthetic import PolynomialData, SyntheticLinear
 
-__all__ = ["Airfoil", "FashionMNIST", "KaggleHouse", "PolynomialData", "SyntheticLinear"]
+__all__ = ["Airfoil", "CharSequenceData", "FashionMNIST", "JayChouLyrics", "KaggleHouse",
+           "PolynomialData", "SyntheticLinear"]

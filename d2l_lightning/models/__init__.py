@@ -11,8 +11,10 @@ from d2l_lightning.models.linear import (
     WeightDecayScratch,
 )
 from d2l_lightning.models.mlp import MLP, DropoutMLP, DropoutMLPScratch, MLPScratch
+from d2l_lightning.models.rnn import GRUScratch, LSTMScratch, RNNModel, RNNScratch
 
 __all__ = [
+    "GRUScratch", "LSTMScratch", "RNNModel", "RNNScratch",
     "MLP", "DropoutMLP", "DropoutMLPScratch", "HousePriceRegression", "LinearRegression",
     "LinearRegressionScratch", "MLPScratch", "SoftmaxRegression", "SoftmaxRegressionScratch",
     "WeightDecay", "WeightDecayScratch",
