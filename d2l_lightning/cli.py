@@ -91,7 +91,6 @@ class RunConfigSaver(SaveConfigCallback):
 class D2LCLI(LightningCLI):
     def __init__(self, args=None, run: bool = True, **kwargs):
         self.run_dir: Path | None = None
-        self._ckpt_keys: set[str] | None = None
         super().__init__(
             D2LModule, D2LDataModule, subclass_mode_model=True, subclass_mode_data=True,
             save_config_callback=RunConfigSaver, save_config_kwargs={"overwrite": True},
@@ -206,7 +205,6 @@ class D2LCLI(LightningCLI):
         """`last` means the newest checkpoints/last.ckpt of this experiment's earlier runs (each
         command has a run directory of its own); a path must be a readable checkpoint."""
         ckpt = cfg.get("ckpt_path")
-        self._ckpt_keys = None
         if not ckpt or ckpt in ("best", "hpc", "registry"):
             return
         if ckpt == "last":
@@ -230,19 +228,6 @@ class D2LCLI(LightningCLI):
         if not isinstance(state, dict) or "state_dict" not in state:
             raise CheckpointError(f"--ckpt_path {ckpt} holds no model weights (no state_dict): it is not a "
                                   "Lightning checkpoint.")
-        self._ckpt_keys = set(state["state_dict"])
-
-    def _check_ckpt_matches_model(self) -> None:
-        if self._ckpt_keys is None:
-            return
-        expected = set(self.model.state_dict())
-        if expected != self._ckpt_keys:
-            missing, extra = sorted(expected - self._ckpt_keys), sorted(self._ckpt_keys - expected)
-            raise CheckpointError(
-                f"--ckpt_path {self._get(self.config, 'ckpt_path')} is a checkpoint of another model: "
-                f"{type(self.model).__name__} from the config needs {', '.join(missing[:4]) or '-'} "
-                f"and the checkpoint has {', '.join(extra[:4]) or '-'} besides. Pass the config.yaml of "
-                "the run that wrote the checkpoint (--config <run>/config.yaml).")
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(str(self.subcommand), self.config)  # run=False has no subcommand
@@ -255,7 +240,6 @@ class D2LCLI(LightningCLI):
         self._configure_loggers(cfg, self.run_dir, name)
 
     def instantiate_trainer(self, **kwargs):
-        self._check_ckpt_matches_model()
         callbacks = [BookEpochLine(), PredictionWriter(self.run_dir), FiniteLossGuard(),
                      SaveOnSignal(self.run_dir)]
         if self.subcommand == "fit":

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import CheckpointError, ConfigError
 
 STAGES = ("train", "val", "test")
 
@@ -26,6 +26,22 @@ STAGES = ("train", "val", "test")
 def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
     """Fraction of rows whose highest score is the true class (book 3.6 `accuracy`)."""
     return (y_hat.argmax(dim=1) == y).float().mean()
+
+
+def state_dict_mismatch(expected: dict[str, Tensor], got: dict[str, Tensor]) -> str | None:
+    """What keeps `got` from loading into a model whose state dict is `expected`, or None."""
+    missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
+    shapes = [f"{k} {tuple(got[k].shape)} instead of {tuple(expected[k].shape)}" for k in expected
+              if k in got and not isinstance(expected[k], nn.parameter.UninitializedParameter)
+              and tuple(got[k].shape) != tuple(expected[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f"it lacks {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+    if extra:
+        parts.append(f"it has {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''} besides")
+    if shapes:
+        parts.append(f"it has {', '.join(shapes[:3])}")
+    return "; ".join(parts) or None
 
 
 def has_uninitialized_params(module: nn.Module) -> bool:
@@ -169,6 +185,13 @@ class D2LModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Refuse a checkpoint of another model with a clear message (here, after setup() has
+        # built every layer) instead of load_state_dict's traceback.
+        problem = state_dict_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
+        if problem:
+            raise CheckpointError(
+                f"the checkpoint is of another model than {type(self).__name__} from the config: {problem}. "
+                "Pass the config.yaml of the run that wrote it (--config <run>/config.yaml).")
         state = checkpoint.get("d2l_rng")
         if not state:
             return
