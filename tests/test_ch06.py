@@ -397,3 +397,15 @@ def test_last_checkpoint_is_the_last_epoch_even_without_improvement(lyrics_dir):
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
     assert names == ["best-000.ckpt", "last.ckpt"]
     assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 2
+
+
+def test_validation_split_logs_val_perplexity(lyrics_dir):
+    config = "configs/ch06/6.5_rnn.yaml"
+    data = tiny_data_args(config, None, None, lyrics_dir)
+    run_dir, out = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "1",
+                            "--data.init_args.val_fraction", "0.3", *QUIET])
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    val = metrics["val/ppl"].dropna()
+    assert len(val) == 1 and val.iloc[0] > 1 and "val ppl" in out
+    with pytest.raises(ConfigError):
+        JayChouLyrics(val_fraction=1.0)

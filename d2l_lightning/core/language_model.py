@@ -50,7 +50,8 @@ class LanguageModel(D2LModule):
         optimizer, scheduler: see `D2LModule`.
     """
 
-    monitor = "train/ppl"  # the book watches the training perplexity; there is no validation text
+    # the book watches the training perplexity (no validation text unless data.val_fraction is set)
+    monitor = "train/ppl"
     monitor_mode = "min"
 
     def __init__(self, vocab_size: int | None = None, clip_theta: float | None = 0.01, pred_period: int = 0,
@@ -119,6 +120,9 @@ class LanguageModel(D2LModule):
 
     def on_train_epoch_start(self) -> None:
         self._states.pop("train", None)  # every epoch starts from a zero state, as the book's
+
+    def on_validation_epoch_start(self) -> None:
+        self._states.pop("val", None)
 
     def on_test_epoch_start(self) -> None:
         self._states.pop("test", None)

@@ -64,14 +64,19 @@ class CharSequenceData(D2LDataModule):
         prefixes: texts to continue when generating (book: 分开, 不分开).
         pred_len: characters generated after each prefix (book 50).
         temperature: 0 = greedy (the book's argmax); > 0 samples from softmax(logits / temperature).
+        val_fraction: hold out the last fraction of the corpus as validation text (`val/ppl`,
+            evaluated in order with the state carried); 0 = none, as the book.
     """
 
     prediction_filename = "generated.csv"
 
     def __init__(self, batch_size: int = 32, num_steps: int = 35, sampling: str = "consecutive",
                  prefixes: Sequence[str] = ("分开", "不分开"), pred_len: int = 50, temperature: float = 0.0,
-                 num_workers: int = 0, data_dir: str | None = None):
+                 val_fraction: float = 0.0, num_workers: int = 0, data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
+        if not 0 <= val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        self.val_fraction = val_fraction
         if num_steps < 1:
             raise ConfigError(f"num_steps must be a positive integer, got {num_steps}. Set "
                               "data.init_args.num_steps (book: 35).")
@@ -102,6 +107,13 @@ class CharSequenceData(D2LDataModule):
                     raise ConfigError(f"prefix {p!r} has characters that are not in the training text "
                                       f"(vocabulary of {len(vocab)}): {', '.join(map(repr, missing))}. "
                                       "Change data.init_args.prefixes.")
+        n_val = int(len(corpus) * self.val_fraction)
+        if n_val:
+            val_corpus, corpus = corpus[len(corpus) - n_val:], corpus[: len(corpus) - n_val]
+            self.val_set = ConsecutiveBatches(val_corpus, self.batch_size, self.num_steps)
+            if len(self.val_set) == 0:
+                raise ConfigError(f"val_fraction={self.val_fraction} holds out {n_val} tokens, fewer than one "
+                                  f"minibatch needs ({self.batch_size * (self.num_steps + 1)}); raise it.")
         self.corpus = corpus
         consecutive = ConsecutiveBatches(corpus, self.batch_size, self.num_steps)
         if len(consecutive) == 0:
@@ -115,7 +127,7 @@ class CharSequenceData(D2LDataModule):
 
     def carries_state(self, stage: str) -> bool:
         """Whether consecutive batches of `stage` continue each other (the model keeps its state)."""
-        return stage == "test" or (stage == "train" and self.sampling == "consecutive")
+        return stage in ("val", "test") or (stage == "train" and self.sampling == "consecutive")
 
     def train_dataloader(self) -> DataLoader:
         if self.sampling == "consecutive":
@@ -128,6 +140,9 @@ class CharSequenceData(D2LDataModule):
         sampler = EpochShuffleSampler(len(self.train_set), torch.initial_seed())
         return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
                           collate_fn=keep_batch, num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        return DataLoader(self.val_set, batch_size=None, shuffle=False) if self.val_set is not None else []
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.test_set, batch_size=None, shuffle=False)
@@ -143,16 +158,17 @@ class JayChouLyrics(CharSequenceData):
     Args:
         num_chars: characters of the text used (null = all 64,925).
         checksum: verify the zip's SHA-256 (tests with generated files turn it off).
-        batch_size, num_steps, sampling, prefixes, pred_len, temperature: see `CharSequenceData`.
+        batch_size, num_steps, sampling, prefixes, pred_len, temperature, val_fraction: see
+            `CharSequenceData`.
     """
 
     def __init__(self, batch_size: int = 32, num_steps: int = 35, sampling: str = "consecutive",
                  num_chars: int | None = 10000, prefixes: Sequence[str] = ("分开", "不分开"),
-                 pred_len: int = 50, temperature: float = 0.0, checksum: bool = True,
-                 num_workers: int = 0, data_dir: str | None = None):
+                 pred_len: int = 50, temperature: float = 0.0, val_fraction: float = 0.0,
+                 checksum: bool = True, num_workers: int = 0, data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_steps=num_steps, sampling=sampling, prefixes=prefixes,
-                         pred_len=pred_len, temperature=temperature, num_workers=num_workers,
-                         data_dir=data_dir)
+                         pred_len=pred_len, temperature=temperature, val_fraction=val_fraction,
+                         num_workers=num_workers, data_dir=data_dir)
         if num_chars is not None and num_chars < 2:
             raise ConfigError(f"num_chars must be at least 2 (or null for all), got {num_chars}.")
         self.num_chars, self.checksum = num_chars, checksum
