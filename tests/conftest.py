@@ -37,8 +37,16 @@ def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path) -> list[str]
     """CLI overrides that point a chapter config at the tiny generated copy of its dataset."""
     text = (REPO / config).read_text()
     if "FashionMNIST" in text:
-        return ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
+        args = ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]
+        # chapter 5's big CNNs on resized images: batches of 4; nets that end in global average
+        # pooling (trained at 96 px) also run on 32 px. Those with fixed-size dense layers
+        # (AlexNet, VGG at 224) keep their size.
+        if "resize: " in text:
+            args[-1] = "4"
+            if "resize: 96" in text:
+                args += ["--data.init_args.resize", "32"]
+        return args
     if "KaggleHouse" in text:
         return ["--data.init_args.data_dir", str(house_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]
