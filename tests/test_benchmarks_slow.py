@@ -42,3 +42,14 @@ def test_kaggle_house_kfold_book_and_improved():
     _, book = kfold.main(["--config", str(REPO / "configs/ch03/3.16_kaggle_house.yaml")])
     _, improved = kfold.main(["--config", str(REPO / "configs/ch03/3.16_kaggle_house_improved.yaml")])
     assert book <= 0.175 and improved <= 0.15
+
+
+@pytest.mark.parametrize("config, minimum", [
+    ("configs/ch05/5.5_lenet.yaml", 0.749),  # book 0.759
+    ("configs/ch05/5.10_bn_lenet_scratch.yaml", 0.849),  # book 0.859
+    ("configs/ch05/5.10_bn_lenet.yaml", 0.849),  # book 0.734 (its test acc jumps around)
+])
+def test_chapter5_lenets_reach_the_book(config, minimum):
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *QUIET])
+    final = pd.read_csv(run_dir / "metrics.csv").groupby("epoch").last().iloc[-1]
+    assert final["val/acc"] >= minimum

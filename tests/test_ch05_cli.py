@@ -29,7 +29,8 @@ def test_lenet_bf16_channels_last_and_init_from_the_command_line(fashion_dir):
     config = "configs/ch05/5.5_lenet.yaml"
     run_dir, out = run_cli(["fit", *cfg(config), *SMOKE, *cfg("configs/trainer/bf16.yaml"),
                             *tiny_data_args(config, fashion_dir, fashion_dir),
-                            "--model.init_args.channels_last", "true", "--model.init_args.init", "xavier", *QUIET])
+                            "--model.init_args.channels_last", "true", "--model.init_args.init", "xavier",
+                            *QUIET])
     saved = (run_dir / "config.yaml").read_text()
     assert "precision: bf16-mixed" in saved and "channels_last: true" in saved and "init: xavier" in saved
     loss = pd.read_csv(run_dir / "metrics.csv")["train/loss"].dropna()

@@ -47,7 +47,8 @@ def test_lenet_and_alexnet_structure():
     assert [(m.in_features, m.out_features) for m in fc] == [(256, 120), (120, 84), (84, 10)]
     assert layer_shapes(LeNet().net, 28)["6"] == (1, 256)
     alex = AlexNet().net
-    convs = [(m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0]) for m in alex if isinstance(m, nn.Conv2d)]
+    convs = [(m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
+             for m in alex if isinstance(m, nn.Conv2d)]
     assert convs == [(96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1)]
     assert [m for m in alex if isinstance(m, nn.Linear)][0].in_features == 6400
     assert sum(isinstance(m, nn.Dropout) and m.p == 0.5 for m in alex) == 2

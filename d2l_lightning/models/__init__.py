@@ -27,7 +27,8 @@ from d2l_lightning.models.mlp import MLP, DropoutMLP, DropoutMLPScratch, MLPScra
 
 __all__ = [
     "MLP", "VGG", "AlexNet", "BatchNormLeNet", "BatchNormLeNetScratch", "DenseNet", "EdgeDetector",
-    "GoogLeNet", "ImageClassifier", "LeNet", "NiN", "ResNet18", "DropoutMLP", "DropoutMLPScratch", "HousePriceRegression", "LinearRegression",
+    "GoogLeNet", "ImageClassifier", "LeNet", "NiN", "ResNet18", "DropoutMLP", "DropoutMLPScratch",
+    "HousePriceRegression", "LinearRegression",
     "LinearRegressionScratch", "MLPScratch", "SoftmaxRegression", "SoftmaxRegressionScratch",
     "WeightDecay", "WeightDecayScratch",
 ]

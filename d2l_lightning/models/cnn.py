@@ -169,7 +169,8 @@ class VGG(ImageClassifier):
 
 
 # --- 5.8 NiN -------------------------------------------------------------------------------------
-def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int) -> nn.Sequential:
+def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int,
+              padding: int) -> nn.Sequential:
     """5.8: a convolution followed by two 1x1 convolutions, ReLU after each."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding), nn.ReLU(),
@@ -345,7 +346,8 @@ class DenseBlock(nn.Module):
 def transition_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """5.12: BN - ReLU - 1x1 conv (fewer channels) - 2x2 average pool (halves h, w)."""
     return nn.Sequential(nn.BatchNorm2d(in_channels), nn.ReLU(),
-                         nn.Conv2d(in_channels, out_channels, kernel_size=1), nn.AvgPool2d(kernel_size=2, stride=2))
+                         nn.Conv2d(in_channels, out_channels, kernel_size=1),
+                         nn.AvgPool2d(kernel_size=2, stride=2))
 
 
 class DenseNet(ImageClassifier):
