@@ -31,8 +31,9 @@ from d2l_lightning.models.cnn import (
 
 
 def layer_shapes(net: nn.Module, size: int) -> dict[str, tuple[int, ...]]:
-    """The book's loop: `for name, blk in net.named_children(): X = blk(X); print(name, X.shape)`."""
-    X = torch.rand(1, 1, size, size)
+    """The book's loop: `for name, blk in net.named_children(): X = blk(X); print(name, X.shape)`.
+    Networks built on the meta device compute shapes only (no arithmetic: fast tests)."""
+    X = torch.rand(1, 1, size, size, device=next(net.parameters()).device)
     shapes = {}
     net.eval()
     with torch.no_grad():
@@ -42,11 +43,15 @@ def layer_shapes(net: nn.Module, size: int) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+meta = torch.device("meta")
+
+
 def test_lenet_and_alexnet_structure():
     fc = [m for m in LeNet().net if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in fc] == [(256, 120), (120, 84), (84, 10)]
     assert layer_shapes(LeNet().net, 28)["6"] == (1, 256)
-    alex = AlexNet().net
+    with meta:
+        alex = AlexNet().net
     convs = [(m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
              for m in alex if isinstance(m, nn.Conv2d)]
     assert convs == [(96, 11, 4, 0), (256, 5, 1, 2), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1)]
@@ -55,7 +60,8 @@ def test_lenet_and_alexnet_structure():
 
 
 def test_vgg_shapes_and_small_vgg():
-    net = vgg(VGG11_ARCH, 512 * 7 * 7)  # full VGG-11, as the book prints it
+    with meta:
+        net = vgg(VGG11_ARCH, 512 * 7 * 7)  # full VGG-11, as the book prints it
     assert layer_shapes(net, 224) == {
         "vgg_block_1": (1, 64, 112, 112), "vgg_block_2": (1, 128, 56, 56), "vgg_block_3": (1, 256, 28, 28),
         "vgg_block_4": (1, 512, 14, 14), "vgg_block_5": (1, 512, 7, 7), "fc": (1, 10)}
@@ -69,13 +75,16 @@ def test_vgg_shapes_and_small_vgg():
 
 
 def test_nin_shapes():
-    shapes = list(layer_shapes(NiN().net, 224).values())
+    with meta:
+        shapes = list(layer_shapes(NiN().net, 224).values())
     assert shapes == [(1, 96, 54, 54), (1, 96, 26, 26), (1, 256, 26, 26), (1, 256, 12, 12), (1, 384, 12, 12),
                       (1, 384, 5, 5), (1, 384, 5, 5), (1, 10, 5, 5), (1, 10, 1, 1), (1, 10)]
 
 
 def test_googlenet_shapes():
-    assert list(layer_shapes(GoogLeNet().net, 96).values()) == [
+    with meta:
+        net = GoogLeNet().net
+    assert list(layer_shapes(net, 96).values()) == [
         (1, 64, 24, 24), (1, 192, 12, 12), (1, 480, 6, 6), (1, 832, 3, 3), (1, 1024, 1, 1), (1, 1024), (1, 10)]
     out = Inception(192, 64, (96, 128), (16, 32), 32)(torch.rand(2, 192, 12, 12))
     assert out.shape == (2, 64 + 128 + 32 + 32, 12, 12)
@@ -85,7 +94,9 @@ def test_resnet_shapes():
     X = torch.rand(4, 3, 6, 6)
     assert Residual(3, 3)(X).shape == (4, 3, 6, 6)
     assert Residual(3, 6, use_1x1conv=True, stride=2)(X).shape == (4, 6, 3, 3)
-    assert layer_shapes(ResNet18().net, 224) == {
+    with meta:
+        net = ResNet18().net
+    assert layer_shapes(net, 224) == {
         "0": (1, 64, 112, 112), "1": (1, 64, 112, 112), "2": (1, 64, 112, 112), "3": (1, 64, 56, 56),
         "resnet_block1": (1, 64, 56, 56), "resnet_block2": (1, 128, 28, 28), "resnet_block3": (1, 256, 14, 14),
         "resnet_block4": (1, 512, 7, 7), "global_avg_pool": (1, 512, 1, 1), "fc": (1, 10)}
@@ -99,7 +110,8 @@ def test_densenet_shapes():
     Y = blk(torch.rand(4, 3, 8, 8))
     assert Y.shape == (4, 23, 8, 8) and blk.out_channels == 23
     assert transition_block(23, 10)(Y).shape == (4, 10, 4, 4)
-    shapes = layer_shapes(DenseNet().net, 96)
+    with meta:
+        shapes = layer_shapes(DenseNet().net, 96)
     assert shapes == {
         "0": (1, 64, 48, 48), "1": (1, 64, 48, 48), "2": (1, 64, 48, 48), "3": (1, 64, 24, 24),
         "dense_block_0": (1, 192, 24, 24), "transition_block_0": (1, 96, 12, 12),

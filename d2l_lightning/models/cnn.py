@@ -114,9 +114,10 @@ class LeNet(ImageClassifier):
 class AlexNet(ImageClassifier):
     """5.6: the book's simplified AlexNet for 1-channel 224x224 inputs: conv 96 k11 s4, 256 k5 p2,
     384, 384, 256 k3 p1 (ReLU), three max-pools 3/2, fully connected 6400 -> 4096 -> 4096 -> 10 with
-    dropout 0.5."""
+    dropout 0.5 (`fc_hidden_units`: the 4096)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5, **kwargs):
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5,
+                 fc_hidden_units: int = 4096, **kwargs):
         super().__init__(num_classes=num_classes, **kwargs)
         self.net = nn.Sequential(
             nn.Conv2d(in_channels, 96, 11, 4), nn.ReLU(), nn.MaxPool2d(3, 2),
@@ -124,9 +125,9 @@ class AlexNet(ImageClassifier):
             nn.Conv2d(256, 384, 3, 1, 1), nn.ReLU(),
             nn.Conv2d(384, 384, 3, 1, 1), nn.ReLU(),
             nn.Conv2d(384, 256, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(3, 2), nn.Flatten(),
-            nn.Linear(256 * 5 * 5, 4096), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(4096, num_classes))
+            nn.Linear(256 * 5 * 5, fc_hidden_units), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(fc_hidden_units, fc_hidden_units), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(fc_hidden_units, num_classes))
 
 
 # --- 5.7 VGG -------------------------------------------------------------------------------------
