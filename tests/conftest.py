@@ -47,8 +47,19 @@ def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path,
                 "--data.init_args.batch_size", "4", "--data.init_args.num_steps", "6",
                 "--data.init_args.pred_len", "5"]
     if "FashionMNIST" in text:
-        return ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
+        args = ["--data.init_args.data_dir", str(fashion_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]
+        # chapter 5's big CNNs on resized images: batches of 4; nets that end in global average
+        # pooling (trained at 96 px) also run on 32 px. Those with fixed-size dense layers
+        # (AlexNet, VGG at 224) keep their size; AlexNet's 4096-wide dense layers shrink to 256
+        # (else each smoke run writes two checkpoints of ~560 MB with Adam's state).
+        if "resize: " in text:
+            args[-1] = "4"
+            if "resize: 96" in text:
+                args += ["--data.init_args.resize", "32"]
+            if "class_path: AlexNet" in text:
+                args += ["--model.init_args.fc_hidden_units", "256"]
+        return args
     if "KaggleHouse" in text:
         return ["--data.init_args.data_dir", str(house_dir), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "16"]
