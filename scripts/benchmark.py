@@ -67,22 +67,31 @@ def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
     dm.setup("fit")
     X_all, y_all = dm.train_set.tensors
     resize = getattr(dm, "resize", None)
+
+    def batches():
+        for idx in torch.randperm(len(X_all)).split(dm.batch_size):
+            X = X_all[idx].unsqueeze(1).float().div_(255)
+            if resize:
+                X = F.interpolate(X, size=(resize, resize), mode="bilinear", align_corners=False)
+            yield X, y_all[idx]
+
+    return train_epochs(model, batches, epochs), len(X_all)
+
+
+def train_epochs(model, batches, epochs: int) -> float:
+    """The plain training loop of (b) and (c); median seconds of an epoch after the first."""
     optimizer = model.optimizer(model.param_groups())
     model.train()
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
-        for idx in torch.randperm(len(X_all)).split(dm.batch_size):
-            X = X_all[idx].unsqueeze(1).float().div_(255)
-            if resize:
-                X = F.interpolate(X, size=(resize, resize), mode="bilinear", align_corners=False)
-            y = y_all[idx]
+        for X, y in batches():
             loss = model.loss(model(X), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:] or times), len(X_all)
+    return statistics.median(times[1:] or times)
 
 
 def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> tuple[float, int]:
@@ -112,18 +121,7 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
             data = torch.utils.data.Subset(data, range(dm.train_subset))
         loader = torch.utils.data.DataLoader(data, batch_size=dm.batch_size, shuffle=True,
                                              num_workers=workers)
-        optimizer = model.optimizer(model.param_groups())
-        model.train()
-        times = []
-        for _ in range(epochs):
-            start = time.perf_counter()
-            for X, y in loader:
-                loss = model.loss(model(X), y)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times[1:] or times), len(data)
+        return train_epochs(model, lambda: loader, epochs), len(data)
 
 
 def main() -> None:
