@@ -3,7 +3,6 @@ layers and SyncBatchNorm included; a CLI run logs once, its checkpoint loads in 
 its validation accuracy equals the single-process value."""
 
 import os
-import socket
 
 import pandas as pd
 import pytest
@@ -43,18 +42,12 @@ def build(name: str):
     return BNNet(), torch.randn(8, 6), torch.randint(0, 3, (8,))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 NAMES = ["mlp", "lazy", "bn"]
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _worker(rank: int, world: int, out_dir: str) -> None:
+    # a file rendezvous: no TCP port to pick (and race for)
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/rendezvous", rank=rank, world_size=world)
     try:
         for name in NAMES:  # one process group for every model: spawning costs seconds
             model, X, y = build(name)
@@ -71,7 +64,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
 @pytest.fixture(scope="module")
 def ddp_grads(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, str(out)), nprocs=2, join=True)
     return {name: torch.load(out / f"{name}.pt", weights_only=True) for name in NAMES}
 
 

@@ -38,7 +38,8 @@ def _state_batch_size(state: Any) -> int | None:
 class LanguageModel(D2LModule):
     """Base of the language models. `forward(X, state)` takes token indices X of shape (batch,
     num_steps) and a state (None = zeros) and returns logits (num_steps, batch, vocab_size) and the
-    new state; a concrete model builds its network in `build(vocab_size)`.
+    new state; a concrete model defines `build(vocab_size)`, which creates its layers (called
+    from `__init__` when vocab_size is given, else from `setup` once the data's vocabulary is known).
 
     Args:
         vocab_size: size of the vocabulary; null = take it from the data module's `vocab` (the
@@ -55,7 +56,7 @@ class LanguageModel(D2LModule):
     monitor_mode = "min"
 
     def __init__(self, vocab_size: int | None = None, clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable = torch.optim.SGD, scheduler: LRSchedulerCallable | None = None):
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
         if clip_theta is not None and clip_theta <= 0:
             raise ConfigError(f"clip_theta must be positive or null (no clipping), got {clip_theta}.")
@@ -66,9 +67,6 @@ class LanguageModel(D2LModule):
         self._states: dict[str, Any] = {}
         if vocab_size is not None:
             self._build(vocab_size)
-
-    def build(self, vocab_size: int) -> None:
-        raise NotImplementedError
 
     def _build(self, vocab_size: int) -> None:
         if vocab_size < 2:

@@ -26,7 +26,7 @@ class RNNScratch(LanguageModel):
 
     def __init__(self, vocab_size: int | None = None, num_hiddens: int = 256, num_layers: int = 1,
                  sigma: float = 0.01, clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable = torch.optim.SGD, scheduler: LRSchedulerCallable | None = None):
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
         _check(num_hiddens, num_layers)
         self.num_hiddens, self.num_layers, self.sigma = num_hiddens, num_layers, sigma
         super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period,
@@ -59,7 +59,7 @@ class GRUScratch(RNNScratch):
 
     def __init__(self, vocab_size: int | None = None, num_hiddens: int = 256, num_layers: int = 1,
                  sigma: float = 0.01, reset_after: bool = False, clip_theta: float | None = 0.01,
-                 pred_period: int = 0, optimizer: OptimizerCallable = torch.optim.SGD,
+                 pred_period: int = 0, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         self.reset_after = reset_after
         super().__init__(vocab_size=vocab_size, num_hiddens=num_hiddens, num_layers=num_layers, sigma=sigma,
@@ -90,7 +90,7 @@ class RNNModel(LanguageModel):
     def __init__(self, vocab_size: int | None = None, rnn_type: str = "rnn", num_hiddens: int = 256,
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
                  clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable = torch.optim.Adam, scheduler: LRSchedulerCallable | None = None):
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
         if rnn_type not in _RNN_TYPES:
             raise ConfigError(f"rnn_type must be one of {', '.join(_RNN_TYPES)}, got {rnn_type!r}.")
         _check(num_hiddens, num_layers)
