@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
-from d2l_lightning.datamodules.download import DataFile, data_root, fetch
+from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.errors import ConfigError, DataError
 
 FILE = DataFile(
@@ -36,10 +36,7 @@ class Airfoil(D2LDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        if self.checksum:
-            path = fetch("Airfoil", [FILE], self.data_dir)[FILE.path]
-        else:
-            path = data_root(self.data_dir)[0] / FILE.path
+        path = fetch("Airfoil", [FILE], self.data_dir, verify=self.checksum)[FILE.path]
         try:
             data = np.genfromtxt(path, delimiter="\t")
         except (OSError, ValueError) as e:

@@ -61,9 +61,24 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
+_VERIFIED: set[tuple] = set()  # (path, size, mtime, checksums) already verified in this process
+
+
 def _verify(path: Path, checksum: str, content_checksum: str | None = None) -> str | None:
     """None when `path` matches `checksum` (or its decompressed bytes match `content_checksum`),
-    else what is wrong with it."""
+    else what is wrong with it. A file verified before and unchanged since is not hashed again
+    (prepare_data and setup, and every run in one process, check the same files)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, checksum, content_checksum)
+    if key in _VERIFIED:
+        return None
+    problem = _verify_uncached(path, checksum, content_checksum)
+    if problem is None:
+        _VERIFIED.add(key)
+    return problem
+
+
+def _verify_uncached(path: Path, checksum: str, content_checksum: str | None) -> str | None:
     algorithm, expected = checksum.split(":", 1)
     actual = file_digest(path, algorithm)
     if actual == expected:
@@ -104,10 +119,19 @@ def _download(url: str, dest: Path, checksum: str) -> None:
 
 
 def fetch(dataset: str, files: list[DataFile], data_dir: str | os.PathLike | None = None,
-          verbose: bool = True) -> dict[str, Path]:
+          verbose: bool = True, verify: bool = True) -> dict[str, Path]:
     """Returns `{file.path: local path}` for every file, verified; raises `DataError` otherwise.
-    Prints one line saying where the data came from."""
+    Prints one line saying where the data came from. `verify=False` (a data module's
+    `checksum: false`, for test fixtures and own copies) only looks in the data folder."""
     root, origin = data_root(data_dir)
+    if not verify:
+        paths = {f.path: root / f.path for f in files}
+        missing = [str(p) for p in paths.values() if not p.is_file()]
+        if missing:
+            raise DataError(f"{dataset}: missing {', '.join(missing)} (checksum=false looks only in the "
+                            f"data folder, {root} from {origin}). Put the files there or turn checksum "
+                            "back on.")
+        return paths
     paths, sources = {}, []
     for f in files:
         path, source = _fetch_one(dataset, f, root, origin)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
-from d2l_lightning.datamodules.download import DataFile, data_root, fetch
+from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.errors import ConfigError, DataError
 
 # the S3 website endpoint serves plain HTTP only; the MD5 check guards the content
@@ -104,15 +104,7 @@ class FashionMNIST(D2LDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self._loaded:
             return
-        if self.checksum:
-            paths = fetch("FashionMNIST", self.files(), self.data_dir, verbose=False)
-        else:
-            root = data_root(self.data_dir)[0]
-            paths = {f.path: root / f.path for f in self.files()}
-            missing = [str(p) for p in paths.values() if not p.is_file()]
-            if missing:
-                raise DataError(f"FashionMNIST: missing {', '.join(missing)} (checksum=false looks only "
-                                "in the data folder). Put the files there or turn checksum back on.")
+        paths = fetch("FashionMNIST", self.files(), self.data_dir, verbose=False, verify=self.checksum)
         t = {k: read_idx(paths[f"FashionMNIST/raw/{name}"]) for k, (name, *_) in FILES.items()}
         X_train, y_train = t["train_images"], t["train_labels"].long()
         X_test, y_test = t["test_images"], t["test_labels"].long()

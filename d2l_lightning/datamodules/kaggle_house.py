@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
-from d2l_lightning.datamodules.download import DataFile, data_root, fetch
+from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.errors import ConfigError, DataError
 
 _BOOK_REPO = "https://raw.githubusercontent.com/ShusenTang/Dive-into-DL-PyTorch/master/data/kaggle_house/"
@@ -79,11 +79,7 @@ class KaggleHouse(D2LDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        if self.checksum:
-            paths = fetch("KaggleHouse", FILES, self.data_dir)
-        else:
-            root = data_root(self.data_dir)[0]
-            paths = {f.path: root / f.path for f in FILES}
+        paths = fetch("KaggleHouse", FILES, self.data_dir, verify=self.checksum)
         try:
             train = pd.read_csv(paths["kaggle_house/train.csv"])
             test = pd.read_csv(paths["kaggle_house/test.csv"])

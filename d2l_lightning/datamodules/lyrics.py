@@ -9,7 +9,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from d2l_lightning.core.datamodule import D2LDataModule, EpochShuffleSampler, TensorBatchDataset, keep_batch
-from d2l_lightning.datamodules.download import DataFile, data_root, fetch
+from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.datamodules.text import Vocab
 from d2l_lightning.errors import ConfigError, DataError
 
@@ -174,10 +174,7 @@ class JayChouLyrics(CharSequenceData):
         self.num_chars, self.checksum = num_chars, checksum
 
     def read_text(self) -> str:
-        if self.checksum:
-            path = fetch("JayChouLyrics", FILES, self.data_dir)[FILES[0].path]
-        else:
-            path = data_root(self.data_dir)[0] / FILES[0].path
+        path = fetch("JayChouLyrics", FILES, self.data_dir, verify=self.checksum)[FILES[0].path]
         try:
             with zipfile.ZipFile(path) as zin, zin.open("jaychou_lyrics.txt") as f:
                 text = f.read().decode("utf-8")
