@@ -7,8 +7,11 @@ unless W&B is turned online) and `curves.png`; a book-style line per epoch; and 
 error, without traceback, for bad input.
 """
 
+import contextlib
+import io
 import netrc
 import os
+import re
 import sys
 import warnings
 from datetime import datetime
@@ -304,3 +307,14 @@ def main(args: list[str] | None = None) -> None:
         _close_wandb_run()
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def run(args: list[str]) -> tuple[Path | None, str]:
+    """Runs one command in this process (as `main`), capturing what it prints; returns the run
+    directory it printed and the text. For scripts and tests that drive several runs."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(args)
+    text = out.getvalue()
+    found = re.findall(r"run directory: (.+)", text)
+    return (Path(found[-1].strip()) if found else None), text

@@ -9,9 +9,6 @@ hyperparameters that differ.
 """
 
 import argparse
-import contextlib
-import io
-import re
 import sys
 from pathlib import Path
 
@@ -21,16 +18,13 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import compare_runs  # noqa: E402
 
-from d2l_lightning.cli import main as cli_main  # noqa: E402
+from d2l_lightning.cli import run as run_cli  # noqa: E402
 
 
 def train(config: Path, extra: list[str]) -> Path:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        cli_main(["fit", "--config", str(config), "--config", str(REPO / "configs/logger/csv.yaml"),
-                  "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
-                  *extra])
-    run_dir = Path(re.findall(r"run directory: (.+)", out.getvalue())[-1].strip())
+    run_dir, _ = run_cli(["fit", "--config", str(config), "--config", str(REPO / "configs/logger/csv.yaml"),
+                          "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+                          *extra])
     print(f"{config.stem}: {run_dir}", flush=True)
     return run_dir
 

@@ -14,10 +14,7 @@ the other); the numbers come from each run's metrics.csv.
 """
 
 import argparse
-import contextlib
-import io
 import platform
-import re
 import statistics
 import sys
 import time
@@ -27,21 +24,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.callbacks import epoch_table
-from d2l_lightning.cli import main
+from d2l_lightning.cli import run as run_cli
 
 SHOW = ["train/loss", "train/acc", "val/loss", "val/acc", "val/w_err", "val/b_err", "val/w_norm",
         "train/log_rmse", "val/log_rmse"]
 
 
 def run(config: str, extra: list[str]) -> tuple[Path, float, dict[str, float]]:
-    out = io.StringIO()
     start = time.perf_counter()
-    with contextlib.redirect_stdout(out):
-        main(["fit", "--config", config, "--trainer.enable_progress_bar", "false",
-              "--trainer.enable_model_summary", "false", *extra])
+    run_dir, out = run_cli(["fit", "--config", config, "--trainer.enable_progress_bar", "false",
+                            "--trainer.enable_model_summary", "false", *extra])
     seconds = time.perf_counter() - start
-    print(out.getvalue(), end="", flush=True)
-    run_dir = Path(re.findall(r"run directory: (.+)", out.getvalue())[-1].strip())
+    print(out, end="", flush=True)
     last = epoch_table(run_dir / "metrics.csv").iloc[-1]
     return run_dir, seconds, {k: float(last[k]) for k in SHOW if k in last and last[k] == last[k]}
 

@@ -1,5 +1,3 @@
-import contextlib
-import io
 import os
 import re
 from pathlib import Path
@@ -77,14 +75,9 @@ def tiny_data_args(config: str, fashion_dir: Path, house_dir: Path,
 
 def run_cli(args: list[str]) -> tuple[Path | None, str]:
     """Runs the CLI in-process; returns the printed run directory and everything printed."""
-    from d2l_lightning.cli import main
+    from d2l_lightning.cli import run
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        main(args)
-    text = out.getvalue()
-    found = re.findall(r"run directory: (.+)", text)
-    return (Path(found[-1].strip()) if found else None), text
+    return run(args)
 
 
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
