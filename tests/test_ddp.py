@@ -48,17 +48,19 @@ NAMES = ["mlp", "lazy", "bn"]
 def _worker(rank: int, world: int, out_dir: str) -> None:
     # a file rendezvous: no TCP port to pick (and race for)
     dist.init_process_group("gloo", init_method=f"file://{out_dir}/rendezvous", rank=rank, world_size=world)
-    try:
-        for name in NAMES:  # one process group for every model: spawning costs seconds
-            model, X, y = build(name)
-            ddp = DistributedDataParallel(model)
-            part = slice(rank * len(X) // world, (rank + 1) * len(X) // world)
-            model.loss(ddp(X[part]), y[part]).backward()
-            if rank == 0:
-                grads = {n: p.grad for n, p in model.named_parameters()}
-                torch.save(grads, os.path.join(out_dir, f"{name}.pt"))
-    finally:
-        dist.destroy_process_group()
+    for name in NAMES:  # one process group for every model: spawning costs seconds
+        model, X, y = build(name)
+        ddp = DistributedDataParallel(model)
+        part = slice(rank * len(X) // world, (rank + 1) * len(X) // world)
+        model.loss(ddp(X[part]), y[part]).backward()
+        if rank == 0:
+            grads = {n: p.grad for n, p in model.named_parameters()}
+            torch.save(grads, os.path.join(out_dir, f"{name}.pt"))
+    dist.barrier()
+    dist.destroy_process_group()
+    # Skip interpreter teardown: gloo's threads sometimes abort it ("terminate called without an
+    # active exception", SIGABRT) after all the work is done and saved.
+    os._exit(0)
 
 
 @pytest.fixture(scope="module")
