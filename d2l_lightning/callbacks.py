@@ -24,6 +24,10 @@ class BookEpochLine(Callback):
     `epoch 5, loss 0.4858, train acc 0.836, val acc 0.815, 3.1 s` (train loss first, then every
     other epoch metric, then the epoch's wall time)."""
 
+    # (a run resumed mid-epoch starts no epoch: its first line times the rest of the epoch)
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self._start = time.perf_counter()
+
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
 
@@ -228,9 +232,14 @@ class SaveOnSignal(Callback):
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
-        trainer.save_checkpoint(path)  # collective under DDP; rank 0 writes, atomically
+        # the full training state; collective under DDP, rank 0 writes, atomically
+        trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
-            print(f"received SIGTERM at epoch {trainer.current_epoch + 1}, step {trainer.global_step}: "
+            done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            total = trainer.num_training_batches
+            where = (f"after epoch {trainer.current_epoch}" if done >= total else
+                     f"in epoch {trainer.current_epoch + 1} after {done} of its {total} batches")
+            print(f"received SIGTERM {where} (step {trainer.global_step}): "
                   f"saved {path}. Resume with: python -m d2l_lightning fit --config "
                   f"{self.run_dir / 'config.yaml'} --ckpt_path last", flush=True)
             print(f"run directory: {self.run_dir}", flush=True)

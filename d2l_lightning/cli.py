@@ -44,6 +44,9 @@ warnings.filterwarnings("ignore", message=r".*args parameter is intended to run 
 warnings.filterwarnings("ignore", message=r".*It is recommended to use .self.log.*sync_dist=True.*")
 # test/predict from a checkpoint need no checkpointing callbacks
 warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided.*")
+# a mid-epoch checkpoint resumes exactly: the data module's training loader skips the epoch's
+# trained batches (D2LDataLoader), which Lightning's check for a `state_dict` loader misses
+warnings.filterwarnings("ignore", message=r".*resuming from a checkpoint that ended before the epoch ended.*")
 _PRESET_DIRS = {"trainer", "logger", "debug"}
 _LOGGERS = "pytorch_lightning.loggers."
 
@@ -231,6 +234,8 @@ class D2LCLI(LightningCLI):
         if not isinstance(state, dict) or "state_dict" not in state:
             raise CheckpointError(f"--ckpt_path {ckpt} holds no model weights (no state_dict): it is not a "
                                   "Lightning checkpoint.")
+        if "weights_only" in cfg and cfg.weights_only is None:
+            cfg.weights_only = True  # Lightning loads it as checked here: tensors and plain values only
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config.get(str(self.subcommand), self.config)  # run=False has no subcommand

@@ -6,7 +6,9 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from conftest import QUIET, REPO, run_cli, tiny_data_args
@@ -82,6 +84,39 @@ def test_sigterm_during_fit_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     resumed, out = run_cli(["fit", *LINREG, "--ckpt_path", "last",
                             "--trainer.max_epochs", str(state["epoch"] + 2), *QUIET])
     assert "resuming from" in out and f"epoch {state['epoch'] + 2}, loss" in out
+
+
+@pytest.mark.parametrize("batch", [None, 2], ids=["at-epoch-end", "mid-epoch"])
+def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_path, fashion_dir):
+    """A real SIGTERM in a real CLI process (sent by the process to itself at a known point), then
+    `fit --ckpt_path last`: the same metrics and weights as a run that was never interrupted."""
+    config = "configs/ch03/3.13_dropout.yaml"  # dropout and shuffled batches: RNG and data order matter
+    args = ["--config", str(REPO / config), *tiny_data_args(config, fashion_dir, fashion_dir),
+            "--trainer.max_epochs", "3", *QUIET]
+    straight, _ = run_cli(["fit", *args, "--run_name", "straight"])
+    hook = tmp_path / "signal.yaml"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+                    f"      init_args: {{epoch: 1, batch: {'null' if batch is None else batch}}}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    where = "after epoch 2 " if batch is None else "in epoch 2 after 3 of its 6 batches"
+    proc = subprocess.run([sys.executable, "-m", "d2l_lightning", "fit", *args, "--config", str(hook)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and where in proc.stdout, proc.stdout + proc.stderr[-3000:]
+    killed = Path(proc.stdout.split("run directory: ")[-1].strip().splitlines()[0])
+    assert pd.read_csv(killed / "metrics.csv")["epoch"].max() == (1 if batch is None else 0)
+    resumed, out = run_cli(["fit", *args, "--ckpt_path", "last"])
+    assert f"resuming from {killed / 'checkpoints' / 'last.ckpt'}" in out
+    a, b = _per_epoch(straight), _per_epoch(resumed)
+    assert list(b.index) == ([2] if batch is None else [1, 2])
+    pd.testing.assert_frame_equal(a.loc[b.index], b, check_exact=True)
+    sa = torch.load(straight / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    sb = torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _per_epoch(run_dir):
+    metrics = pd.read_csv(run_dir / "metrics.csv").drop(columns=["step"], errors="ignore")
+    return metrics.groupby("epoch").last()
 
 
 def test_a_checkpoint_write_that_fails_midway_leaves_the_old_file(tmp_path, monkeypatch):

@@ -49,6 +49,36 @@ def keep_batch(batch):
     return batch
 
 
+class D2LDataLoader(DataLoader):
+    """The DataLoader of every data module, with two changes for exact resuming:
+
+    - its iterators draw their workers' base seed from a generator of their own (seeded by
+      `seed`), not from the global RNG: otherwise each new iterator shifts the dropout masks that
+      follow, and a resumed run, which creates its iterators at other moments, would drift from the
+      uninterrupted one;
+    - its next pass can start `skip_batches` batches in, so a run resumed from a mid-epoch
+      checkpoint (saved on SIGTERM) trains on exactly the rest of the interrupted epoch. The
+      skipped batches are drawn and dropped at the first `next()`, after Lightning has set the
+      sampler's epoch; under DDP each rank skips its own.
+    """
+
+    def __init__(self, *args, skip_batches: int = 0, seed: int = 0, **kwargs):
+        kwargs.setdefault("generator", torch.Generator().manual_seed(seed))
+        super().__init__(*args, **kwargs)
+        self.skip_batches = skip_batches
+
+    def __iter__(self):
+        it = super().__iter__()
+        skip, self.skip_batches = self.skip_batches, 0
+        return _dropping(it, skip) if 0 < skip < len(self) else it
+
+
+def _dropping(it, n: int):
+    for _ in range(n):
+        next(it)
+    yield from it
+
+
 class EpochShuffleSampler(Sampler[int]):
     """Random order that is a function of (seed, epoch) only. Lightning calls `set_epoch` before
     each epoch, so a run resumed at an epoch boundary draws exactly the batches the uninterrupted
@@ -100,13 +130,33 @@ class D2LDataModule(pl.LightningDataModule):
         self.predict_set: Dataset | None = None
 
     def loader(self, dataset: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
+        """Shuffled (training) loaders start where a resumed mid-epoch checkpoint left off."""
         batched = hasattr(dataset, "__getitems__")
-        sampler = EpochShuffleSampler(len(dataset), torch.initial_seed()) if shuffle else None
-        return DataLoader(
-            dataset, batch_size=batch_size or self.batch_size, sampler=sampler,
-            collate_fn=keep_batch if batched else None, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        kwargs = dict(batch_size=batch_size or self.batch_size, collate_fn=keep_batch if batched else None,
+                      num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        seed = torch.initial_seed()
+        if not shuffle:
+            return D2LDataLoader(dataset, seed=seed, **kwargs)
+        return D2LDataLoader(dataset, sampler=EpochShuffleSampler(len(dataset), seed), seed=seed,
+                             skip_batches=self.take_resume_batches(), **kwargs)
+
+    # A checkpoint written mid-epoch (on SIGTERM) records how many of the epoch's batches were
+    # trained; the resumed run's training loader skips them (see D2LDataLoader).
+    _resume_batches = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit":
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return {"train_batches_done": done if done < trainer.num_training_batches else 0}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._resume_batches = int(state_dict.get("train_batches_done", 0))
+
+    def take_resume_batches(self) -> int:
+        n, self._resume_batches = self._resume_batches, 0
+        return n
 
     def train_dataloader(self):
         return self.loader(self.train_set, shuffle=True)

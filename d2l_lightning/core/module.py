@@ -134,6 +134,7 @@ class D2LModule(pl.LightningModule):
         entry = self._epoch_sums.setdefault(stage, {}).setdefault(name, [0.0, 0, finish])
         entry[0] = entry[0] + value.detach().double() * batch_size
         entry[1] += batch_size
+        entry[2] = finish  # (a checkpoint restores sums without it)
 
     def _log_epoch(self, stage: str) -> None:
         for name, (total, count, finish) in self._epoch_sums.pop(stage, {}).items():
@@ -175,6 +176,9 @@ class D2LModule(pl.LightningModule):
     # Resuming from an epoch-boundary checkpoint must continue exactly like the uninterrupted run:
     # the global RNGs (dropout masks, augmentation) are saved with the weights. Stored as tensors
     # and plain Python values so the checkpoint still loads with `weights_only=True`.
+    # A checkpoint written mid-epoch (on SIGTERM) also keeps the epoch's running train sums, so
+    # the resumed epoch's train metrics are those of the uninterrupted run. Under DDP every rank
+    # saves (collectively); the sums of all ranks are kept and restored on rank 0.
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         np_state = np.random.get_state()
         checkpoint["d2l_rng"] = {
@@ -183,6 +187,13 @@ class D2LModule(pl.LightningModule):
             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
             "python": _to_plain(random.getstate()),
         }
+        sums = self._epoch_sums.get("train")
+        if sums and self._trainer is not None and self.trainer.state.fn == "fit":
+            t = torch.stack([torch.stack([torch.as_tensor(total, dtype=torch.float64, device=self.device),
+                                          torch.tensor(float(count), dtype=torch.float64, device=self.device)])
+                             for total, count, _ in sums.values()])
+            t = self.trainer.strategy.reduce(t, reduce_op="sum").cpu()
+            checkpoint["d2l_train_sums"] = {name: [row[0], int(row[1])] for name, row in zip(sums, t)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Refuse a checkpoint of another model with a clear message (here, after setup() has
@@ -192,6 +203,9 @@ class D2LModule(pl.LightningModule):
             raise CheckpointError(
                 f"the checkpoint is of another model than {type(self).__name__} from the config: {problem}. "
                 "Pass the config.yaml of the run that wrote it (--config <run>/config.yaml).")
+        sums = checkpoint.get("d2l_train_sums")
+        if sums and self.global_rank == 0:
+            self._epoch_sums["train"] = {name: [total, count, None] for name, (total, count) in sums.items()}
         state = checkpoint.get("d2l_rng")
         if not state:
             return

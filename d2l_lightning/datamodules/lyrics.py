@@ -8,7 +8,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from d2l_lightning.core.datamodule import D2LDataModule, EpochShuffleSampler, TensorBatchDataset, keep_batch
+from d2l_lightning.core.datamodule import (
+    D2LDataLoader,
+    D2LDataModule,
+    EpochShuffleSampler,
+    TensorBatchDataset,
+    keep_batch,
+)
 from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.datamodules.text import Vocab
 from d2l_lightning.errors import ConfigError, DataError
@@ -136,19 +142,22 @@ class CharSequenceData(D2LDataModule):
                 # would see consecutive batches, and carrying the state would be wrong
                 raise ConfigError("sampling: consecutive works on one device only (each rank would get "
                                   "every n-th batch); use sampling: random with several devices.")
-            return DataLoader(self.train_set, batch_size=None, shuffle=False, num_workers=self.num_workers)
+            # (resumed mid-epoch, the hidden state carried into the skipped batches starts afresh)
+            return D2LDataLoader(self.train_set, batch_size=None, shuffle=False, seed=torch.initial_seed(),
+                                 num_workers=self.num_workers, skip_batches=self.take_resume_batches())
         sampler = EpochShuffleSampler(len(self.train_set), torch.initial_seed())
-        return DataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
-                          collate_fn=keep_batch, num_workers=self.num_workers)
+        return D2LDataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
+                             collate_fn=keep_batch, num_workers=self.num_workers, seed=torch.initial_seed(),
+                             skip_batches=self.take_resume_batches())
 
     def val_dataloader(self):
-        return DataLoader(self.val_set, batch_size=None, shuffle=False) if self.val_set is not None else []
+        return D2LDataLoader(self.val_set, batch_size=None) if self.val_set is not None else []
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.test_set, batch_size=None, shuffle=False)
+        return D2LDataLoader(self.test_set, batch_size=None)
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(self.predict_set, batch_size=1, shuffle=False, collate_fn=list)
+        return D2LDataLoader(self.predict_set, batch_size=1, collate_fn=list)
 
 
 class JayChouLyrics(CharSequenceData):
