@@ -173,23 +173,24 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
 class FiniteLossGuard(Callback):
     """Stops training with a clear message when the training loss becomes NaN or infinite, before
     any checkpoint of the broken state is written (the checkpoints already on disk stay the last
-    good ones). The check is done on the device every step and read back only every
-    `check_every` steps and at epoch ends, so a GPU is not synchronised each step."""
+    good ones). Each step's loss is copied into a small buffer on the device (one cheap operation,
+    no GPU synchronisation); the buffer is read back every `check_every` steps, before validation
+    and at epoch ends, which all come before a checkpoint is saved."""
 
     def __init__(self, check_every: int = 50):
         self.check_every = check_every
-        self._first_bad: torch.Tensor | None = None
+        self._losses: torch.Tensor | None = None
+        self._steps: list[int] = []  # the global step of each buffered loss
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        step = torch.tensor(trainer.global_step, device=loss.device)
-        if self._first_bad is None:
-            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
-        bad = ~torch.isfinite(loss.detach())
-        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
-        if trainer.global_step % self.check_every == 0:
+        if self._losses is None or self._losses.device != loss.device:
+            self._losses = torch.zeros(self.check_every, device=loss.device)
+        self._losses[len(self._steps)] = loss.detach()
+        self._steps.append(trainer.global_step)
+        if len(self._steps) == self.check_every:
             self._check(trainer)
 
     def on_validation_start(self, trainer, pl_module) -> None:
@@ -200,9 +201,12 @@ class FiniteLossGuard(Callback):
         self._check(trainer)
 
     def _check(self, trainer) -> None:
-        if self._first_bad is None:
+        if self._losses is None:
             return
-        first_bad = int(trainer.strategy.reduce(self._first_bad.clone(), reduce_op="max"))
+        bad = (~torch.isfinite(self._losses[: len(self._steps)])).nonzero()
+        first_bad = torch.tensor(self._steps[int(bad[0])] if len(bad) else -1, device=self._losses.device)
+        self._steps.clear()
+        first_bad = int(trainer.strategy.reduce(first_bad, reduce_op="max"))  # any rank's
         if first_bad < 0:
             return
         from d2l_lightning.errors import TrainingDiverged

@@ -82,6 +82,31 @@ def test_shuffling_depends_on_seed_and_epoch_only(fashion_dir):
     assert sorted(torch.cat(first).tolist()) == sorted(dm.train_set.tensors[1].tolist())
 
 
+def test_loaders_leave_the_global_rng_alone_and_skip_trained_batches(fashion_dir):
+    dm = FashionMNIST(batch_size=8, data_dir=str(fashion_dir), checksum=False)
+    dm.setup("fit")
+    torch.manual_seed(0)
+    full = [b[1] for b in dm.train_dataloader()]
+    state = torch.get_rng_state()
+    iter(dm.val_dataloader()), iter(dm.train_dataloader())  # a plain DataLoader draws a seed here
+    assert torch.equal(torch.get_rng_state(), state)
+    dm.load_state_dict({"train_batches_done": 5})  # what a mid-epoch checkpoint holds
+    loader = dm.train_dataloader()
+    rest = [b[1] for b in loader]
+    assert len(rest) == len(full) - 5 and all(torch.equal(a, b) for a, b in zip(full[5:], rest))
+    assert len([b for b in loader]) == len(full)  # only the first pass skips
+
+
+def test_tensor_batch_dataset_gathers_like_torch_indexing():
+    from d2l_lightning.core.datamodule import TensorBatchDataset
+
+    tensors = (torch.randint(0, 255, (50, 4, 3), dtype=torch.uint8), torch.randn(50, 2).to(torch.bfloat16),
+               torch.randn(50, 6)[:, ::2], torch.arange(50))
+    idx = [7, 0, 49, 7, 12]
+    for got, t in zip(TensorBatchDataset(*tensors).__getitems__(idx), tensors):
+        assert got.dtype == t.dtype and torch.equal(got, t[torch.tensor(idx)])
+
+
 def test_kaggle_house_tiny_and_book_folds(house_dir):
     dm = KaggleHouse(data_dir=str(house_dir), checksum=False, fold=1, num_folds=5)
     dm.setup("fit")

@@ -4,6 +4,7 @@ shuffling depends only on (seed, epoch) so a resumed run sees the same batches, 
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
@@ -15,12 +16,19 @@ from d2l_lightning.errors import ConfigError
 
 class TensorBatchDataset(Dataset):
     """Like `TensorDataset`, but the DataLoader fetches a whole batch with one indexing operation
-    (`__getitems__`) instead of one Python call per sample."""
+    (`__getitems__`) instead of one Python call per sample.
+
+    The rows are gathered by NumPy on views of the (CPU) tensors: for a batch of 256 Fashion-MNIST
+    images that takes ~20 us against ~300 us for `tensor[index]` on this 2-core CPU (`index_select`:
+    ~85 us), and turning the sampler's list of ints into an index is ~5 us instead of ~30 us."""
 
     def __init__(self, *tensors: Tensor):
         if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
             raise ValueError("TensorBatchDataset needs tensors with the same first dimension")
         self.tensors = tensors
+        # dtypes NumPy lacks (bfloat16) or tensors off the CPU keep torch indexing
+        self._arrays = [t.numpy() if t.device.type == "cpu" and t.dtype != torch.bfloat16
+                        and not t.requires_grad else None for t in tensors]
 
     def __len__(self) -> int:
         return self.tensors[0].shape[0]
@@ -28,9 +36,10 @@ class TensorBatchDataset(Dataset):
     def __getitem__(self, i):
         return tuple(t[i] for t in self.tensors)
 
-    def __getitems__(self, indices: list[int]):
-        idx = torch.as_tensor(indices)
-        return tuple(t[idx] for t in self.tensors)
+    def __getitems__(self, indices):
+        idx = np.asarray(indices, dtype=np.int64)
+        return tuple(torch.from_numpy(a[idx]) if a is not None else t[torch.from_numpy(idx)]
+                     for t, a in zip(self.tensors, self._arrays))
 
 
 # Salts keep the data generators' streams apart from the training seed's: with both seeded 0, a
