@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import yaml
 from jsonargparse import Namespace
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 import d2l_lightning.datamodules  # noqa: F401  (registers the short class names)
@@ -30,6 +30,7 @@ from d2l_lightning.callbacks import (
     FiniteLossGuard,
     PredictionWriter,
     SaveOnSignal,
+    ThrottledProgressBar,
     plot_curves,
 )
 from d2l_lightning.core import D2LDataModule, D2LModule
@@ -262,6 +263,9 @@ class D2LCLI(LightningCLI):
                 filename="best-{epoch:03d}", auto_insert_metric_name=False))
         trainer_cfg = self._get(self.config_init, "trainer", default={})
         extra = list(trainer_cfg.get("callbacks") or []) + callbacks
+        if trainer_cfg.get("enable_progress_bar") is not False and \
+                not any(isinstance(cb, ProgressBar) for cb in extra):
+            extra.append(ThrottledProgressBar())  # Lightning's default bar, redrawn less often
         return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)
 
     # --- after every command: curves and where everything is -----------------------------------

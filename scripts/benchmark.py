@@ -1,16 +1,24 @@
 """Training speed of our `fit` against a plain PyTorch loop and the book's loop, same run.
 
-    python scripts/benchmark.py [--epochs 3] [--train-subset N] [configs ...]
+    python scripts/benchmark.py [--epochs 3] [--floor] [CONFIG[@SUBSET[@RESIZE]] ...]
 
-For each config (default: 3.7 softmax regression and 3.10 MLP on Fashion-MNIST) both sides train
-the same model class (same init), with the same optimizer, batch size and in-memory data:
-(a) `python -m d2l_lightning fit` through the CLI objects (progress bar, CSV logging, checkpoints
-and metrics on, validation off so both sides only train); (b) a hand-written loop: shuffled index
-batches, uint8 -> float (and, for chapter 5's resized images, the same one-call resize of the whole
-batch) per batch, forward, loss, backward, step; (c) the book's way: torchvision's dataset with a
-per-image (Resize and) ToTensor through PIL and DataLoader workers. `--train-subset N` trains all
-three on the first N images only (big CNNs on a CPU). Reported: training samples per second (median
-epoch after the first) and the ratios.
+Default: 3.7 softmax regression, 3.10 MLP and 5.5 LeNet on all 60,000 Fashion-MNIST training
+images, and 5.11 ResNet-18 on small input (32 x 32, the first 2,048 images). Every side trains the
+same model class (same init), with the same optimizer and batch size, on the same in-memory data:
+
+(a) ours: `python -m d2l_lightning fit` through the CLI objects (progress bar, CSV logging,
+    checkpoints and the epoch's train loss and accuracy on; validation off, so all sides only train).
+(b) a plain loop: shuffled index batches through the same batch gather and uint8 -> float
+    (-> resize) conversion as (a), forward, loss, backward, step, and the epoch's loss and accuracy
+    summed on the device as (a) does for its epoch line. (a)/(b) is what Lightning and our
+    callbacks cost per step.
+(c) the book's loop: torchvision's dataset with a per-image (Resize and) ToTensor through PIL,
+    DataLoader workers, and `.item()` sums of loss and accuracy per batch (`d2l.train_ch3`).
+(floor, with --floor) Lightning's own per-step cost: the same model in a bare LightningModule
+    (training_step = forward + loss) and a Trainer with no logger, callbacks or progress bar.
+
+Reported: training samples per second (median epoch after the first) and the ratios, with the
+per-step difference between (a) and (b) in milliseconds.
 """
 
 import argparse
@@ -20,13 +28,15 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.cli import D2LCLI
+from d2l_lightning.core.module import has_uninitialized_params
 
-DEFAULT = ["configs/ch03/3.7_softmax.yaml", "configs/ch03/3.10_mlp.yaml"]
+# (config, train subset, resize): ResNet-18 on small input and a subset, or a CPU run takes an hour
+DEFAULT = [("configs/ch03/3.7_softmax.yaml", None, None), ("configs/ch03/3.10_mlp.yaml", None, None),
+           ("configs/ch05/5.5_lenet.yaml", None, None), ("configs/ch05/5.11_resnet18.yaml", 2048, 32)]
 
 
 class EpochTimer:
@@ -60,38 +70,88 @@ def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, in
     return statistics.median(timer.times[1:] or timer.times), n
 
 
-def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
+def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
     cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
                        "--run_name", "benchmark"], run=False)  # only to build the same objects
     model, dm = cli.model, cli.datamodule
     dm.setup("fit")
-    X_all, y_all = dm.train_set.tensors
-    resize = getattr(dm, "resize", None)
+    data = dm.train_set
+    prepare(model, dm)
 
     def batches():
-        for idx in torch.randperm(len(X_all)).split(dm.batch_size):
-            X = X_all[idx].unsqueeze(1).float().div_(255)
-            if resize:
-                X = F.interpolate(X, size=(resize, resize), mode="bilinear", align_corners=False)
-            yield X, y_all[idx]
+        for idx in torch.randperm(len(data)).split(dm.batch_size):
+            yield dm.on_after_batch_transfer(data.__getitems__(idx), 0)  # (a)'s gather and conversion
 
-    return train_epochs(model, batches, epochs), len(X_all)
+    return train_epochs(model, batches, epochs), len(data), dm.batch_size
 
 
-def train_epochs(model, batches, epochs: int) -> float:
-    """The plain training loop of (b) and (c); median seconds of an epoch after the first."""
+def prepare(model, dm) -> None:
+    """What the module's `setup` does before (a) trains: lazy layers sized on a real batch, the
+    configured initialisation, channels_last."""
+    if has_uninitialized_params(model):
+        with torch.no_grad():
+            model(dm.example_batch()[0])
+        model.init_weights()
+    if hasattr(model, "initialize"):
+        model.initialize()
+    if getattr(model, "channels_last", False):
+        model.to(memory_format=torch.channels_last)
+
+
+def train_epochs(model, batches, epochs: int, book_sums: bool = False) -> float:
+    """The plain training loop of (b) and (c); median seconds of an epoch after the first. Both sum
+    the epoch's loss and accuracy as (a) does: on the device, or the book's way with `.item()`."""
     optimizer = model.optimizer(model.param_groups())
     model.train()
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
+        loss_sum = correct = 0
         for X, y in batches():
-            loss = model.loss(model(X), y)
+            y_hat = model(X)
+            loss = model.loss(y_hat, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if book_sums:
+                loss_sum += loss.item() * y.shape[0]
+                correct += (y_hat.argmax(dim=1) == y).sum().item()
+            else:
+                loss_sum = loss_sum + loss.detach() * y.shape[0]
+                correct = correct + (y_hat.argmax(dim=1) == y).sum()
+        float(loss_sum), int(correct)  # the epoch's numbers are read once, as (a) logs them
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:] or times)
+
+
+def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
+    """Lightning alone: the model's forward and loss in a bare LightningModule, the same loader."""
+    import pytorch_lightning as pl
+
+    cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
+                       "--run_name", "benchmark"], run=False)
+    model, dm = cli.model, cli.datamodule
+    dm.setup("fit")
+    prepare(model, dm)
+
+    class Bare(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch, batch_idx):
+            X, y = batch
+            return model.loss(model(X), y)
+
+        def configure_optimizers(self):
+            return model.optimizer(model.param_groups())
+
+    timer = EpochTimer()
+    trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, callbacks=[timer.callback], limit_val_batches=0,
+                         num_sanity_val_steps=0, accelerator="cpu", devices=1)
+    trainer.fit(Bare(), datamodule=dm)
+    return statistics.median(timer.times[1:] or timer.times), len(dm.train_set)
 
 
 def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> tuple[float, int]:
@@ -109,6 +169,8 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
     cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml",
                        "--run_name", "benchmark", *extra], run=False)
     model, dm = cli.model, cli.datamodule
+    dm.setup("fit")
+    prepare(model, dm)
     with tempfile.TemporaryDirectory() as tmp:  # torchvision reads the decompressed idx files
         raw = Path(tmp) / "FashionMNIST" / "raw"
         raw.mkdir(parents=True)
@@ -121,32 +183,47 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
             data = torch.utils.data.Subset(data, range(dm.train_subset))
         loader = torch.utils.data.DataLoader(data, batch_size=dm.batch_size, shuffle=True,
                                              num_workers=workers)
-        return train_epochs(model, lambda: loader, epochs), len(data)
+        return train_epochs(model, lambda: loader, epochs, book_sums=True), len(data)
+
+
+def parse_spec(spec: str) -> tuple[str, int | None, int | None]:
+    config, *rest = spec.split("@")
+    subset, resize = (rest + [None, None])[:2]
+    return config, int(subset) if subset else None, int(resize) if resize else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("configs", nargs="*", default=DEFAULT)
+    parser.add_argument("specs", nargs="*", metavar="CONFIG[@SUBSET[@RESIZE]]",
+                        help="configs, each optionally with a training subset and an image size")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--book-workers", type=int, default=4, help="DataLoader workers of (c), as the book")
-    parser.add_argument("--train-subset", type=int, default=None,
-                        help="train on the first N training images only (all three)")
+    parser.add_argument("--floor", action="store_true", help="also time a bare LightningModule")
     args = parser.parse_args()
-    extra = ["--data.init_args.train_subset", str(args.train_subset)] if args.train_subset else []
+    runs = [parse_spec(s) for s in args.specs] if args.specs else DEFAULT
     rows = []
-    for config in args.configs:
-        t_plain, n = plain_run(config, args.epochs, extra)
+    for config, subset, resize in runs:
+        extra = (["--data.init_args.train_subset", str(subset)] if subset else []) + \
+            (["--data.init_args.resize", str(resize)] if resize else [])
+        t_plain, n, batch_size = plain_run(config, args.epochs, extra)
         t_ours, _ = lightning_run(config, args.epochs, extra)
         t_book, _ = book_style_run(config, args.epochs, args.book_workers, extra)
-        rows.append((config, n / t_ours, n / t_plain, n / t_book))
+        t_floor = floor_run(config, args.epochs, extra)[0] if args.floor else None
+        steps = -(-n // batch_size)
+        parts = ([f"{resize} px"] if resize else []) + ([f"{n} images"] if subset else [])
+        label = Path(config).stem + (f" ({', '.join(parts)})" if parts else "")
+        rows.append((label, n / t_ours, n / t_plain, n / t_book, t_floor and n / t_floor,
+                     (t_ours - t_plain) / steps * 1e3))
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, epochs {args.epochs}, "
-          f"book loop with {args.book_workers} workers"
-          + (f", train subset {args.train_subset}" if args.train_subset else ""))
-    print("| config | (a) ours | (b) plain loop | (c) book's loop | (a)/(b) | (a)/(c) |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    for config, ours, plain, book in rows:
-        print(f"| `{config}` | {ours:,.0f} | {plain:,.0f} | {book:,.0f} | {ours / plain:.2f} "
-              f"| {ours / book:.2f} |")
+          f"book loop with {args.book_workers} workers; training samples/s")
+    floor = " floor: bare Lightning |" if args.floor else ""
+    print(f"| config | (a) ours | (b) plain loop | (c) book's loop |{floor} (a)/(b) | (a)/(c) "
+          "| (a)-(b) ms/step |")
+    print("| --- " * (7 + bool(args.floor)) + "|")
+    for label, ours, plain, book, bare, extra_ms in rows:
+        bare_cell = f" {bare:,.0f} |" if args.floor else ""
+        print(f"| {label} | {ours:,.0f} | {plain:,.0f} | {book:,.0f} |{bare_cell} {ours / plain:.2f} "
+              f"| {ours / book:.2f} | {extra_ms:.2f} |")
 
 
 if __name__ == "__main__":
