@@ -1,10 +1,12 @@
 """Training speed of our `fit` against a plain PyTorch loop and the book's loop, same run.
 
-    python scripts/benchmark.py [--epochs 3] [--floor] [CONFIG[@SUBSET[@RESIZE]] ...]
+    python scripts/benchmark.py [--epochs 3] [--repeat 3] [--floor] [CONFIG[@SUBSET[@RESIZE]] ...]
 
 Default: 3.7 softmax regression, 3.10 MLP and 5.5 LeNet on all 60,000 Fashion-MNIST training
-images, and 5.11 ResNet-18 on small input (32 x 32, the first 2,048 images). Every side trains the
-same model class (same init), with the same optimizer and batch size, on the same in-memory data:
+images, and 5.11 ResNet-18 on small input (32 x 32, the first 2,048 images), once as configured and
+once with `configs/trainer/bf16.yaml` and `channels_last` (for (a), (b) and the floor; (c) keeps the
+book's fp32 and memory format). Every side trains the same model class (same init), with the same
+optimizer and batch size, on the same in-memory data:
 
 (a) ours: `python -m d2l_lightning fit` through the CLI objects (progress bar, CSV logging,
     checkpoints and the epoch's train loss and accuracy on; validation off, so all sides only train).
@@ -17,11 +19,12 @@ same model class (same init), with the same optimizer and batch size, on the sam
 (floor, with --floor) Lightning's own per-step cost: the same model in a bare LightningModule
     (training_step = forward + loss) and a Trainer with no logger, callbacks or progress bar.
 
-Reported: training samples per second (median epoch after the first) and the ratios, with the
-per-step difference between (a) and (b) in milliseconds.
+Reported: training samples per second (median epoch after the first; with --repeat N, the best of
+N turns) and the ratios, with the per-step difference between (a) and (b) in milliseconds.
 """
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -34,9 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from d2l_lightning.cli import D2LCLI
 from d2l_lightning.core.module import has_uninitialized_params
 
-# (config, train subset, resize): ResNet-18 on small input and a subset, or a CPU run takes an hour
-DEFAULT = [("configs/ch03/3.7_softmax.yaml", None, None), ("configs/ch03/3.10_mlp.yaml", None, None),
-           ("configs/ch05/5.5_lenet.yaml", None, None), ("configs/ch05/5.11_resnet18.yaml", 2048, 32)]
+# What the template's configs can add for a CNN on this CPU (it has avx512_bf16): bf16-mixed precision
+# and channels_last. (a), (b) and the floor use them; (c) runs the model as the book does (fp32, NCHW).
+TUNED = ["--config", "configs/trainer/bf16.yaml", "--model.init_args.channels_last", "true"]
+# (config, train subset, resize, tuning): ResNet-18 on small input and a subset, or a CPU run takes an hour
+DEFAULT = [("configs/ch03/3.7_softmax.yaml", None, None, []), ("configs/ch03/3.10_mlp.yaml", None, None, []),
+           ("configs/ch05/5.5_lenet.yaml", None, None, []), ("configs/ch05/5.11_resnet18.yaml", 2048, 32, []),
+           ("configs/ch05/5.11_resnet18.yaml", 2048, 32, TUNED)]
 
 
 class EpochTimer:
@@ -77,12 +84,13 @@ def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, i
     dm.setup("fit")
     data = dm.train_set
     prepare(model, dm)
+    bf16 = cli.trainer.precision == "bf16-mixed"
 
     def batches():
         for idx in torch.randperm(len(data)).split(dm.batch_size):
             yield dm.on_after_batch_transfer(data.__getitems__(idx), 0)  # (a)'s gather and conversion
 
-    return train_epochs(model, batches, epochs), len(data), dm.batch_size
+    return train_epochs(model, batches, epochs, bf16=bf16), len(data), dm.batch_size
 
 
 def prepare(model, dm) -> None:
@@ -98,9 +106,10 @@ def prepare(model, dm) -> None:
         model.to(memory_format=torch.channels_last)
 
 
-def train_epochs(model, batches, epochs: int, book_sums: bool = False) -> float:
+def train_epochs(model, batches, epochs: int, book_sums: bool = False, bf16: bool = False) -> float:
     """The plain training loop of (b) and (c); median seconds of an epoch after the first. Both sum
-    the epoch's loss and accuracy as (a) does: on the device, or the book's way with `.item()`."""
+    the epoch's loss and accuracy as (a) does: on the device, or the book's way with `.item()`.
+    `bf16`: forward and loss under CPU autocast, as Lightning's `bf16-mixed`."""
     optimizer = model.optimizer(model.param_groups())
     model.train()
     times = []
@@ -108,8 +117,9 @@ def train_epochs(model, batches, epochs: int, book_sums: bool = False) -> float:
         start = time.perf_counter()
         loss_sum = correct = 0
         for X, y in batches():
-            y_hat = model(X)
-            loss = model.loss(y_hat, y)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                y_hat = model(X)
+                loss = model.loss(y_hat, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -149,7 +159,7 @@ def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
     timer = EpochTimer()
     trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, callbacks=[timer.callback], limit_val_batches=0,
-                         num_sanity_val_steps=0, accelerator="cpu", devices=1)
+                         num_sanity_val_steps=0, accelerator="cpu", devices=1, precision=cli.trainer.precision)
     trainer.fit(Bare(), datamodule=dm)
     return statistics.median(timer.times[1:] or timer.times), len(dm.train_set)
 
@@ -186,10 +196,10 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
         return train_epochs(model, lambda: loader, epochs, book_sums=True), len(data)
 
 
-def parse_spec(spec: str) -> tuple[str, int | None, int | None]:
+def parse_spec(spec: str) -> tuple[str, int | None, int | None, list[str]]:
     config, *rest = spec.split("@")
     subset, resize = (rest + [None, None])[:2]
-    return config, int(subset) if subset else None, int(resize) if resize else None
+    return config, int(subset) if subset else None, int(resize) if resize else None, []
 
 
 def main() -> None:
@@ -199,23 +209,31 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--book-workers", type=int, default=4, help="DataLoader workers of (c), as the book")
     parser.add_argument("--floor", action="store_true", help="also time a bare LightningModule")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run every side this many times, taking turns, and keep each one's best "
+                             "(a shared or virtual machine's speed drifts by 10-20%% within minutes)")
     args = parser.parse_args()
     runs = [parse_spec(s) for s in args.specs] if args.specs else DEFAULT
     rows = []
-    for config, subset, resize in runs:
+    for config, subset, resize, tuning in runs:
         extra = (["--data.init_args.train_subset", str(subset)] if subset else []) + \
             (["--data.init_args.resize", str(resize)] if resize else [])
-        t_plain, n, batch_size = plain_run(config, args.epochs, extra)
-        t_ours, _ = lightning_run(config, args.epochs, extra)
-        t_book, _ = book_style_run(config, args.epochs, args.book_workers, extra)
-        t_floor = floor_run(config, args.epochs, extra)[0] if args.floor else None
+        t_plain = t_ours = t_book = t_floor = math.inf
+        for _ in range(args.repeat):  # the sides take turns; each keeps its best time
+            t, n, batch_size = plain_run(config, args.epochs, extra + tuning)
+            t_plain = min(t_plain, t)
+            t_ours = min(t_ours, lightning_run(config, args.epochs, extra + tuning)[0])
+            t_book = min(t_book, book_style_run(config, args.epochs, args.book_workers, extra)[0])
+            if args.floor:
+                t_floor = min(t_floor, floor_run(config, args.epochs, extra + tuning)[0])
         steps = -(-n // batch_size)
-        parts = ([f"{resize} px"] if resize else []) + ([f"{n} images"] if subset else [])
+        parts = ([f"{resize} px"] if resize else []) + ([f"{n} images"] if subset else []) + \
+            (["bf16-mixed, channels_last"] if tuning else [])
         label = Path(config).stem + (f" ({', '.join(parts)})" if parts else "")
-        rows.append((label, n / t_ours, n / t_plain, n / t_book, t_floor and n / t_floor,
+        rows.append((label, n / t_ours, n / t_plain, n / t_book, n / t_floor,
                      (t_ours - t_plain) / steps * 1e3))
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, epochs {args.epochs}, "
-          f"book loop with {args.book_workers} workers; training samples/s")
+          f"book loop with {args.book_workers} workers, best of {args.repeat}; training samples/s")
     floor = " floor: bare Lightning |" if args.floor else ""
     print(f"| config | (a) ours | (b) plain loop | (c) book's loop |{floor} (a)/(b) | (a)/(c) "
           "| (a)-(b) ms/step |")

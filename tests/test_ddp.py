@@ -2,6 +2,7 @@
 layers and SyncBatchNorm included; a CLI run logs once, its checkpoint loads in one process, and
 its validation accuracy equals the single-process value."""
 
+import glob
 import os
 
 import pandas as pd
@@ -91,7 +92,10 @@ def test_batchnorm_under_ddp_needs_sync(ddp_grads):
     assert not all(torch.allclose(ddp_grads["bn"][n], g, rtol=1e-4) for n, g in single.items())
 
 
-def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir):
+def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE")  # W&B offline (no login in this HOME): one run, from rank 0
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
     config = "configs/ch03/3.10_mlp.yaml"
     data = tiny_data_args(config, fashion_dir, fashion_dir)
     run_dir, out = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "2",
@@ -101,6 +105,12 @@ def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir):
     assert runs == [run_dir]  # one run directory, written by rank 0 only
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert metrics["val/acc"].notna().sum() == 2 and f"run directory: {run_dir}" in out
+    import wandb_reader
+
+    wandb_runs = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
+    assert len(wandb_runs) == 1 and len(list(tmp_path.rglob("offline-run-*"))) == 1  # none from rank 1
+    logged = [row["val/acc"] for row in wandb_reader.history(wandb_runs[0]) if "val/acc" in row]
+    assert logged == pytest.approx(metrics["val/acc"].dropna().tolist())
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     # the DDP checkpoint loads in a single process, and validating it there gives the same accuracy
     single, _ = run_cli(["validate", "--config", str(run_dir / "config.yaml"), "--ckpt_path", str(ckpt),
