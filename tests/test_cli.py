@@ -166,6 +166,8 @@ def test_kaggle_house_kfold_and_submission(house_dir, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--config", "does/not/exist.yaml"], "does/not/exist.yaml"),
     (["--model", "NoSuchModel"], "NoSuchModel"),
+    (["--data", "NoSuchData"], "NoSuchData"),
+    (["--data.init_args.resize", "0"], "resize must be a positive image size"),
     (["--data.init_args.batch_size", "0"], "batch_size must be a positive integer"),
     (["--data.init_args.batch_size", "many"], "batch_size"),
     (["--model.init_args.dropout1", "1.0"], "dropout probabilities must be in [0, 1)"),
