@@ -117,3 +117,17 @@ def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir, tmp_path,
                          "--trainer.devices", "1", "--trainer.strategy", "auto", *QUIET])
     val_single = pd.read_csv(single / "metrics.csv")["val/acc"].dropna().iloc[-1]
     assert val_single == pytest.approx(metrics["val/acc"].dropna().iloc[-1], abs=1e-6)
+
+
+def test_ddp_checkpoint_written_mid_epoch_keeps_both_ranks_train_sums(fashion_dir, house_dir):
+    """Validation inside an epoch (chapter 7 validates every batch here) saves checkpoints mid-epoch:
+    every rank takes part (the running train sums are reduced, so a hang would show here) and the
+    saved sums count both ranks' samples, ready for an exact resume."""
+    config = "configs/ch07/7.3_sgd_minibatch.yaml"
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *tiny_data_args(config, fashion_dir, house_dir),
+                          "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+                          "--trainer.strategy", "ddp_spawn", *QUIET])
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["global_step"] == 2
+    total, count = state["d2l_train_sums"]["train/loss"]
+    assert count == 2 * 2 * 10 and torch.isfinite(total)  # 2 ranks x 2 batches of 10
