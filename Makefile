@@ -10,7 +10,7 @@ export D2L_DATA_DIR ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data)
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-install:  ## create .venv (cached by the lock file's hash) with the package, editable
+install:  ## create .venv: this checkout on top of the environment cached by the lock file's hash
 	@bash scripts/install.sh
 
 train: install  ## train CONFIG (default: 3.7 softmax regression on Fashion-MNIST); extra CLI flags in ARGS
@@ -25,5 +25,5 @@ test-all: install  ## the default suite plus the slow checks on the real data
 lint: install  ## ruff
 	$(PY) -m ruff check d2l_lightning scripts tests
 
-clean:  ## remove .venv link, logs and caches (keeps data/ and the cached environment)
+clean:  ## remove .venv, logs and caches (keeps data/ and the cached environment)
 	rm -rf .venv logs lightning_logs wandb .pytest_cache .ruff_cache *.egg-info

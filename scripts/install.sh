@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Creates .venv: a link to a virtual environment cached by the lock file's hash, so a fresh clone
+# Creates .venv on top of a virtual environment cached by the lock file's hash, so a fresh clone
 # (CI included) reuses an environment built once on this machine instead of reinstalling ~6 GB.
-# Idempotent: when the lock file is unchanged it only refreshes the editable install (~1 s).
+# Idempotent: when the lock file is unchanged and .venv exists it only checks the import (~1 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -25,16 +25,26 @@ if [ ! -f "$venv/.complete" ]; then
   find "$CACHE_ROOT" -maxdepth 1 -name 'venv-*' ! -name "venv-$hash" -exec rm -rf {} + 2>/dev/null || true
 fi
 
-if [ -L .venv ] || [ ! -e .venv ]; then
-  ln -sfn "$venv" .venv
-elif [ "$(readlink -f .venv)" != "$(readlink -f "$venv")" ]; then
-  echo "install: .venv is a directory, not the cached environment; remove it (make clean) and rerun" >&2
-  exit 1
+# .venv is this clone's own small environment on top of the shared one: a .pth file adds the
+# shared site-packages and this checkout's root to sys.path. (An editable install into the shared
+# environment would point every clone at whichever one ran `make` last: a researcher's two forks
+# side by side would run each other's code.)
+shared_site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+if compgen -G "$shared_site/d2l_lightning-*.dist-info" >/dev/null; then
+  # environments built before: drop their editable install of some clone
+  "$venv/bin/python" -m pip uninstall -q -y --disable-pip-version-check d2l-lightning >/dev/null 2>&1 || true
 fi
-# Editable install of this checkout (no deps, no network): points the cached env at this clone.
-log=$(mktemp)
-if ! .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . >"$log" 2>&1; then
-  grep -v "^WARNING: Location" "$log" >&2; rm -f "$log"; exit 1
+if [ -L .venv ]; then rm .venv; fi  # the old layout linked .venv to the shared environment
+root=$(pwd)
+if [ ! -x .venv/bin/python ] || [ "$(cat .venv/made-for 2>/dev/null)" != "$venv $root" ]; then
+  rm -rf .venv
+  "$venv/bin/python" -m venv --without-pip .venv
+  site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+  printf 'import site; site.addsitedir(%s)\n' "'$shared_site'" > "$site/d2l_shared_env.pth"
+  echo "$root" > "$site/d2l_this_checkout.pth"
+  ln -sf "$venv/bin/ruff" .venv/bin/ruff  # `python -m ruff` looks for its binary beside the interpreter
+  echo "$venv $root" > .venv/made-for
 fi
-rm -f "$log"
-.venv/bin/python -c "import d2l_lightning" || { echo "install: d2l_lightning does not import" >&2; exit 1; }
+# from another folder, so that the check does not pass by the current directory alone
+(cd / && "$root/.venv/bin/python" -c "import d2l_lightning, sys; sys.exit(d2l_lightning.__file__ != '$root/d2l_lightning/__init__.py')") \
+  || { echo "install: .venv does not import this checkout's d2l_lightning" >&2; exit 1; }
