@@ -2,6 +2,7 @@
 NaN/inf guard, checkpoint-on-SIGTERM, a progress bar that redraws less often, in-place compile,
 and the learning-curve plot (`curves.png`) drawn from a run's `metrics.csv`."""
 
+import atexit
 import math
 import sys
 import time
@@ -239,6 +240,19 @@ class FiniteLossGuard(Callback):
             f"(epoch {trainer.current_epoch + 1}); training stopped before saving that state. {kept} "
             "Lower the learning rate, check the "
             "data for NaN/inf values, or add gradient clipping (trainer.gradient_clip_val).")
+
+
+def _destroy_process_group_at_exit() -> None:
+    """Lightning destroys NCCL process groups at exit but leaves gloo ones (CPU DDP) to interpreter
+    shutdown, where gloo's worker threads, still holding tensors, now and then abort the finished
+    process (SIGABRT, "terminate called without an active exception"). Destroy it while Python is
+    still fully alive."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+# Here, not in cli.py: every DDP rank imports this module (its callbacks travel to spawned ranks).
+atexit.register(_destroy_process_group_at_exit)
 
 
 class SaveOnSignal(Callback):
