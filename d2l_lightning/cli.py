@@ -35,6 +35,7 @@ from d2l_lightning.callbacks import (
 )
 from d2l_lightning.core import D2LDataModule, D2LModule
 from d2l_lightning.errors import CheckpointError, D2LError
+from d2l_lightning.plugins import SyncBatchNorms
 
 PROJECT = "d2l-lightning"
 # config.yaml is written into the run directory before the CSV logger starts: expected, not a problem.
@@ -266,6 +267,9 @@ class D2LCLI(LightningCLI):
         if trainer_cfg.get("enable_progress_bar") is not False and \
                 not any(isinstance(cb, ProgressBar) for cb in extra):
             extra.append(ThrottledProgressBar())  # Lightning's default bar, redrawn less often
+        if trainer_cfg.get("sync_batchnorm"):  # ours: Lightning's plugin, plus our scratch BatchNorm
+            plugins = trainer_cfg.get("plugins") or []
+            kwargs["plugins"] = [*(plugins if isinstance(plugins, list) else [plugins]), SyncBatchNorms()]
         return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)
 
     # --- after every command: curves and where everything is -----------------------------------

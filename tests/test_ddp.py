@@ -16,14 +16,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from d2l_lightning.core import Classifier
 from d2l_lightning.models import MLP, HousePriceRegression
+from d2l_lightning.scratch.conv import BatchNorm
 
 
 class BNNet(Classifier):
-    """A small classifier with batch normalisation (its statistics differ per rank unless synced)."""
+    """A small classifier with batch normalisation (its statistics differ per rank unless synced):
+    torch's, or our scratch one, with its statistics over all ranks (`sync`)."""
 
-    def __init__(self):
+    def __init__(self, scratch_sync: bool = False):
         super().__init__(num_classes=3)
-        self.net = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+        norm = BatchNorm(8, num_dims=2) if scratch_sync else nn.BatchNorm1d(8)
+        norm.sync = scratch_sync
+        self.net = nn.Sequential(nn.Linear(6, 8), norm, nn.ReLU(), nn.Linear(8, 3))
 
     def forward(self, X):
         return self.net(X)
@@ -40,10 +44,10 @@ def build(name: str):
             model(X[:2])  # materialise the lazy layer before DDP wraps the model
         model.init_weights()
         return model, X, torch.rand(8, 1) * 1e5 + 1e5
-    return BNNet(), torch.randn(8, 6), torch.randint(0, 3, (8,))
+    return BNNet(scratch_sync=name == "bn_sync"), torch.randn(8, 6), torch.randint(0, 3, (8,))
 
 
-NAMES = ["mlp", "lazy", "bn"]
+NAMES = ["mlp", "lazy", "bn", "bn_sync"]
 
 
 def _worker(rank: int, world: int, out_dir: str) -> None:
@@ -77,7 +81,7 @@ def _single_process_grads(name):
     return {n: p.grad for n, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("name", ["mlp", "lazy"])
+@pytest.mark.parametrize("name", ["mlp", "lazy", "bn_sync"])
 def test_ddp_gradients_equal_single_process_gradients(name, ddp_grads):
     single = _single_process_grads(name)
     for n, g in single.items():
@@ -86,8 +90,9 @@ def test_ddp_gradients_equal_single_process_gradients(name, ddp_grads):
 
 def test_batchnorm_under_ddp_needs_sync(ddp_grads):
     """Plain BatchNorm normalises each rank's half batch with its own statistics, so its DDP
-    gradients are not those of the whole batch; `trainer.sync_batchnorm: true` converts it to
-    SyncBatchNorm, which torch supports on GPUs only (so it is not tested on this CPU machine)."""
+    gradients are not those of the whole batch (with `sync`, our scratch BatchNorm's are: above).
+    `trainer.sync_batchnorm: true` turns torch's into SyncBatchNorm, which torch runs on GPUs only
+    (not tested on this CPU machine), and turns on our scratch BatchNorm's `sync` (tested below)."""
     single = _single_process_grads("bn")
     assert not all(torch.allclose(ddp_grads["bn"][n], g, rtol=1e-4) for n, g in single.items())
 
@@ -124,10 +129,32 @@ def test_ddp_checkpoint_written_mid_epoch_keeps_both_ranks_train_sums(fashion_di
     every rank takes part (the running train sums are reduced, so a hang would show here) and the
     saved sums count both ranks' samples, ready for an exact resume."""
     config = "configs/ch07/7.3_sgd_minibatch.yaml"
-    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *tiny_data_args(config, fashion_dir, house_dir),
-                          "--trainer.max_steps", "2", "--trainer.accelerator", "cpu", "--trainer.devices", "2",
+    data = tiny_data_args(config, fashion_dir, house_dir)
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_steps", "2",
+                          "--trainer.accelerator", "cpu", "--trainer.devices", "2",
                           "--trainer.strategy", "ddp_spawn", *QUIET])
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert state["global_step"] == 2
     total, count = state["d2l_train_sums"]["train/loss"]
     assert count == 2 * 2 * 10 and torch.isfinite(total)  # 2 ranks x 2 batches of 10
+
+
+def test_sync_batchnorm_from_config_syncs_the_scratch_batchnorm_under_ddp(fashion_dir):
+    """`--trainer.sync_batchnorm true` with 5.10's scratch BN-LeNet on 2 CPU processes: the plugin
+    turns `sync` on for training and off again, so the DDP checkpoint validates in one process."""
+    from d2l_lightning.plugins import SyncBatchNorms
+
+    scratch, torch_bn = BNNet(scratch_sync=True), BNNet()
+    scratch.net[1].sync = False
+    assert SyncBatchNorms().apply(scratch).net[1].sync and not SyncBatchNorms().revert(scratch).net[1].sync
+    assert isinstance(SyncBatchNorms().apply(torch_bn).net[1], nn.SyncBatchNorm)
+    config = "configs/ch05/5.10_bn_lenet_scratch.yaml"
+    data = tiny_data_args(config, fashion_dir, fashion_dir)
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *data, "--trainer.max_epochs", "1",
+                          "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy",
+                          "ddp_spawn", "--trainer.sync_batchnorm", "true", *QUIET])
+    assert pd.read_csv(run_dir / "metrics.csv")["train/loss"].notna().any()
+    single, _ = run_cli(["validate", "--config", str(run_dir / "config.yaml"),
+                         "--ckpt_path", str(run_dir / "checkpoints" / "last.ckpt"), "--trainer.devices", "1",
+                         "--trainer.strategy", "auto", "--trainer.sync_batchnorm", "false", *QUIET])
+    assert pd.read_csv(single / "metrics.csv")["val/acc"].notna().any()

@@ -64,9 +64,21 @@ class Conv2D(nn.Module):
         return corr2d(x, self.weight) + self.bias
 
 
+def _world_size() -> int:
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _summed_over_ranks(t: Tensor) -> Tensor:
+    """All ranks' `t` summed, with gradients flowing back to every rank (DDP's sync batch norm)."""
+    from torch.distributed.nn.functional import all_reduce
+
+    return all_reduce(t)
+
+
 def batch_norm(is_training: bool, X: Tensor, gamma: Tensor, beta: Tensor, moving_mean: Tensor,
                moving_var: Tensor, eps: float, momentum: float,
-               unbiased_moving_var: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+               unbiased_moving_var: bool = False, sync: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """5.10: batch normalisation of (n, c) or (n, c, h, w) inputs.
 
     Training: normalise by the batch's mean and (biased) variance over dim 0 (fully connected) or
@@ -74,17 +86,24 @@ def batch_norm(is_training: bool, X: Tensor, gamma: Tensor, beta: Tensor, moving
     `moving = momentum * moving + (1 - momentum) * batch` (the book's momentum 0.9 is torch's
     `momentum=0.1`). Evaluation: normalise by the moving statistics. Returns
     (gamma * X_hat + beta, moving_mean, moving_var). `unbiased_moving_var` feeds the moving variance
-    with the unbiased batch variance (x n/(n-1)), as `nn.BatchNorm` does; the book uses the biased one."""
+    with the unbiased batch variance (x n/(n-1)), as `nn.BatchNorm` does; the book uses the biased one.
+    `sync` (under DDP): the statistics are those of all ranks' batches together, the same two passes
+    with the sums added over ranks, so the gradients are those of the whole batch on one device."""
     if not is_training:
         X_hat = (X - moving_mean) / torch.sqrt(moving_var + eps)
     else:
         if X.dim() not in (2, 4):
             raise ValueError(f"batch_norm expects 2-D or 4-D input, got {X.dim()}-D")
         dims = (0,) if X.dim() == 2 else (0, 2, 3)
-        mean = X.mean(dim=dims, keepdim=True)
-        var = ((X - mean) ** 2).mean(dim=dims, keepdim=True)
-        X_hat = (X - mean) / torch.sqrt(var + eps)
         n = X.numel() // X.shape[1]
+        if sync and _world_size() > 1:
+            n = int(_summed_over_ranks(torch.tensor(float(n), device=X.device)))
+            mean = _summed_over_ranks(X.sum(dim=dims, keepdim=True)) / n
+            var = _summed_over_ranks(((X - mean) ** 2).sum(dim=dims, keepdim=True)) / n
+        else:
+            mean = X.mean(dim=dims, keepdim=True)
+            var = ((X - mean) ** 2).mean(dim=dims, keepdim=True)
+        X_hat = (X - mean) / torch.sqrt(var + eps)
         batch_var = var * n / (n - 1) if unbiased_moving_var and n > 1 else var
         with torch.no_grad():
             moving_mean = momentum * moving_mean + (1.0 - momentum) * mean.reshape(moving_mean.shape)
@@ -105,7 +124,13 @@ class BatchNorm(nn.Module):
         moving_var_init: start of the moving variance (book 0; `nn.BatchNorm` uses 1).
         unbiased_moving_var: update the moving variance with the unbiased batch variance
             (`nn.BatchNorm`'s convention; the book: biased).
+
+    `sync` (an attribute, off by default) makes the training statistics those of all DDP ranks'
+    batches together; `trainer.sync_batchnorm: true` turns it on (`d2l_lightning.plugins`), on
+    CPUs as well as GPUs.
     """
+
+    sync = False
 
     def __init__(self, num_features: int, num_dims: int, eps: float = 1e-5, momentum: float = 0.9,
                  moving_var_init: float = 0.0, unbiased_moving_var: bool = False):
@@ -122,7 +147,7 @@ class BatchNorm(nn.Module):
     def forward(self, X: Tensor) -> Tensor:
         Y, moving_mean, moving_var = batch_norm(self.training, X, self.gamma, self.beta, self.moving_mean,
                                                 self.moving_var, eps=self.eps, momentum=self.momentum,
-                                                unbiased_moving_var=self.unbiased_moving_var)
+                                                unbiased_moving_var=self.unbiased_moving_var, sync=self.sync)
         if self.training:
             self.moving_mean.copy_(moving_mean)
             self.moving_var.copy_(moving_var)
