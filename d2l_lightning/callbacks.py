@@ -4,7 +4,9 @@ and the learning-curve plot (`curves.png`) drawn from a run's `metrics.csv`."""
 
 import atexit
 import math
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -257,11 +259,51 @@ atexit.register(_destroy_process_group_at_exit)
 
 class SaveOnSignal(Callback):
     """On SIGTERM (a cluster's pre-emption or `kill`; SIGUSR1 under SLURM is Lightning's own requeue)
-    Lightning stops at the next batch boundary; this writes `checkpoints/last.ckpt` first and says
-    how to resume. The process then exits with status 0."""
+    training stops after a batch that every DDP rank agrees on, `checkpoints/last.ckpt` is written
+    (mid-epoch too: resuming from it is exact) with a note on how to resume, and the process exits
+    with status 0.
 
-    def __init__(self, run_dir: str | Path):
+    Lightning 2.6's own SIGTERM handler runs a collective (a broadcast) inside the signal handler
+    and lets each rank stop on its own signal, so with every rank signalled, as SLURM does, the
+    ranks' collectives interleave and the job hangs (seen in the DDP test). Here the handler only
+    records the signal; the ranks agree with one all-reduce every `check_every` steps and at epoch
+    ends (Lightning itself already synchronises each step under DDP), and all then stop through
+    Lightning's own check at the end of that batch or epoch.
+    """
+
+    def __init__(self, run_dir: str | Path, check_every: int = 1):
         self.run_dir = Path(run_dir)
+        self.check_every = check_every
+        self._signalled = False
+
+    def _record(self, signum, frame) -> None:
+        self._signalled = True
+
+    def _install(self) -> None:
+        # after Lightning installed its handlers (Trainer._run), which it restores at teardown
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._record)
+
+    def on_sanity_check_start(self, trainer, pl_module) -> None:
+        self._install()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._install()
+
+    def _stop_if_signalled(self, trainer, pl_module) -> None:
+        signalled = self._signalled
+        if trainer.world_size > 1:  # any rank's signal stops all of them, at the same batch
+            flag = torch.tensor(float(signalled), device=pl_module.device)
+            signalled = bool(trainer.strategy.reduce(flag, reduce_op="max"))
+        if signalled:
+            trainer._signal_connector.received_sigterm = True  # Lightning stops after this batch/epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.world_size == 1 or trainer.global_step % self.check_every == 0:
+            self._stop_if_signalled(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._stop_if_signalled(trainer, pl_module)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         from pytorch_lightning.utilities.exceptions import SIGTERMException

@@ -114,6 +114,39 @@ def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_p
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_ddp_run_killed_by_sigterm_mid_epoch_and_resumed_equals_uninterrupted_run(tmp_path, fashion_dir):
+    """The same under DDP (`configs/trainer/ddp_cpu.yaml`: 2 CPU processes started by Lightning's
+    launcher, as a cluster would run them): every rank gets SIGTERM in epoch 2 (as SLURM signals
+    every task), all save the checkpoint together, and the resumed DDP run ends like the
+    uninterrupted one."""
+    config = "configs/ch03/3.13_dropout.yaml"
+    args = ["--config", str(REPO / config), *tiny_data_args(config, fashion_dir, fashion_dir),
+            "--config", str(REPO / "configs/trainer/ddp_cpu.yaml"), "--trainer.max_epochs", "2", *QUIET]
+    hook = tmp_path / "signal.yaml"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+                    "      init_args: {epoch: 1, batch: 0}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    env.pop("D2L_RUN_DIR", None)
+
+    def cli(*extra):
+        proc = subprocess.run([sys.executable, "-m", "d2l_lightning", "fit", *args, *extra], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        return proc.stdout, tmp_path / proc.stdout.split("run directory: ")[-1].strip().splitlines()[0]
+
+    _, straight = cli("--run_name", "straight")
+    out, killed = cli("--config", str(hook))
+    assert "received SIGTERM in epoch 2 after 1 of its 3 batches" in out, out
+    out, resumed = cli("--ckpt_path", "last")
+    assert f"resuming from {killed.relative_to(tmp_path) / 'checkpoints' / 'last.ckpt'}" in out
+    a, b = _per_epoch(straight), _per_epoch(resumed)
+    assert list(b.index) == [1]
+    pd.testing.assert_frame_equal(a.loc[b.index], b, check_exact=True)
+    sa = torch.load(straight / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    sb = torch.load(resumed / "checkpoints/last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
 def _per_epoch(run_dir):
     metrics = pd.read_csv(run_dir / "metrics.csv").drop(columns=["step"], errors="ignore")
     return metrics.groupby("epoch").last()
