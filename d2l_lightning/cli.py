@@ -207,6 +207,10 @@ class D2LCLI(LightningCLI):
             if user_error is None:
                 raise
             raise user_error from None
+        for logger in self.trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                # Lightning always passes anonymous=None, which W&B now warns about on every run
+                logger._wandb_init.pop("anonymous", None)
 
     # --- checkpoints given with --ckpt_path ----------------------------------------------------------
     def _resolve_ckpt(self, cfg, name: str, root: Path) -> None:
