@@ -223,25 +223,30 @@ class FiniteLossGuard(Callback):
         self._check(trainer)
 
     def _check(self, trainer) -> None:
+        problem = self.problem(trainer)
+        if problem:
+            from d2l_lightning.errors import TrainingDiverged
+
+            raise TrainingDiverged(problem)
+
+    def problem(self, trainer) -> str | None:
+        """The message if a buffered loss is NaN/inf on any rank (a collective under DDP), else None."""
         if self._losses is None:
-            return
+            return None
         bad = (~torch.isfinite(self._losses[: len(self._steps)])).nonzero()
         first_bad = torch.tensor(self._steps[int(bad[0])] if len(bad) else -1, device=self._losses.device)
         self._steps.clear()
         first_bad = int(trainer.strategy.reduce(first_bad, reduce_op="max"))  # any rank's
         if first_bad < 0:
-            return
-        from d2l_lightning.errors import TrainingDiverged
-
+            return None
         ckpt = next((Path(cb.dirpath) / "last.ckpt" for cb in trainer.checkpoint_callbacks
                      if getattr(cb, "dirpath", None) and (Path(cb.dirpath) / "last.ckpt").is_file()), None)
         kept = f"The last good checkpoint, {ckpt}, was kept unchanged." if ckpt else \
             "No checkpoint had been written yet."
-        raise TrainingDiverged(
-            f"the training loss became NaN or infinite at step {first_bad} "
-            f"(epoch {trainer.current_epoch + 1}); training stopped before saving that state. {kept} "
-            "Lower the learning rate, check the "
-            "data for NaN/inf values, or add gradient clipping (trainer.gradient_clip_val).")
+        return (f"the training loss became NaN or infinite at step {first_bad} "
+                f"(epoch {trainer.current_epoch + 1}); training stopped before saving that state. {kept} "
+                "Lower the learning rate, check the "
+                "data for NaN/inf values, or add gradient clipping (trainer.gradient_clip_val).")
 
 
 def _destroy_process_group_at_exit() -> None:
@@ -309,6 +314,14 @@ class SaveOnSignal(Callback):
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
+            return
+        # the NaN guard reads its losses back only every few steps: never save a diverged state
+        guard = next((cb for cb in trainer.callbacks if isinstance(cb, FiniteLossGuard)), None)
+        problem = guard.problem(trainer) if guard is not None else None
+        if problem:
+            if trainer.is_global_zero:
+                print(f"error: received SIGTERM, but {problem}", file=sys.stderr, flush=True)
+            exception.code = 1
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
         # the full training state; collective under DDP, rank 0 writes, atomically

@@ -29,6 +29,22 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(capsys
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
 
 
+def test_sigterm_after_the_loss_became_nan_saves_nothing(tmp_path, capsys):
+    # NaN at step 161 (above); the guard reads its buffer at step 200: SIGTERM comes at step 171
+    hook = tmp_path / "signal.yaml"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+                    "      init_args: {epoch: 1, batch: 70}\n")
+    with pytest.raises(SystemExit) as e:
+        run_cli(["fit", *LINREG, "--model.init_args.optimizer.init_args.lr", "1.1",
+                 "--trainer.max_epochs", "3", "--config", str(hook), *QUIET])
+    assert e.value.code == 1
+    err = capsys.readouterr().err
+    assert "received SIGTERM, but the training loss became NaN or infinite at step" in err
+    ckpt = err.split("The last good checkpoint, ")[1].split(",")[0]
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
 def test_garbage_and_foreign_checkpoints_are_refused(tmp_path, fashion_dir, capsys):
     garbage = tmp_path / "garbage.ckpt"
     garbage.write_bytes(os.urandom(1000))
