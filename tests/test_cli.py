@@ -115,6 +115,13 @@ def test_resume_equals_uninterrupted_run(config, fashion_dir, house_dir):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_an_epoch_cut_short_by_max_steps_logs_its_train_metrics():
+    # 3.3: 100 batches per epoch; max_steps 150 stops halfway through the second epoch
+    run_dir, _ = run_cli(["fit", *cfg("configs/ch03/3.3_linreg.yaml"), "--trainer.max_steps", "150",
+                          "--trainer.max_epochs", "5", *QUIET])
+    assert list(_final(run_dir)["train/loss"].notna()) == [True, True]
+
+
 def test_test_and_predict_from_checkpoint(fashion_dir):
     config = "configs/ch03/3.10_mlp.yaml"
     data = tiny_data_args(config, fashion_dir, fashion_dir)

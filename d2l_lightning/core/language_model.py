@@ -162,6 +162,7 @@ class LanguageModel(D2LModule):
         return torch.Generator().manual_seed((torch.initial_seed() + 7919 * offset) % 2**63)
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
         dm = self._datamodule()
         epoch = self.current_epoch + 1
         if not self.pred_period or epoch % self.pred_period or getattr(dm, "vocab", None) is None:

@@ -184,20 +184,26 @@ class D2LModule(pl.LightningModule):
                          for m in self._epoch_sums[stage].values()])
         return self.trainer.strategy.reduce(t, reduce_op="sum")  # all DDP ranks' samples
 
-    def _log_epoch(self, stage: str) -> None:
+    def _log_epoch(self, stage: str, keep: bool = False) -> None:
         if not self._epoch_sums.get(stage):
             return
         for (name, m), (total, count) in zip(self._epoch_sums[stage].items(), self._sums_and_counts(stage)):
             mean = (total / count).float()
             self.log(name, m.finish(mean) if m.finish else mean, on_step=False, on_epoch=True,
                      prog_bar=stage != "test", rank_zero_only=False)
-        del self._epoch_sums[stage]
+        if not keep:
+            del self._epoch_sums[stage]
 
     # The epoch's train metrics are logged at its last batch, so that callbacks' on_train_epoch_end
     # (the book-style line, which runs before the module's hook) already sees them.
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         if self.trainer.is_last_batch:
             self._log_epoch("train")
+
+    def on_train_epoch_end(self) -> None:
+        # An epoch cut short (max_steps) logs the mean of the batches it trained, and keeps the sums
+        # for its checkpoint: a run resumed from there finishes the epoch with its exact mean.
+        self._log_epoch("train", keep=True)
 
     def on_validation_epoch_end(self) -> None:
         self._log_epoch("val")
