@@ -254,9 +254,14 @@ class D2LCLI(LightningCLI):
         self._configure_loggers(cfg, self.run_dir, name)
 
     def instantiate_trainer(self, **kwargs):
-        callbacks = [BookEpochLine(), PredictionWriter(self.run_dir), FiniteLossGuard(),
-                     SaveOnSignal(self.run_dir)]
-        if self.subcommand == "fit":
+        # Only what the command uses: each callback costs a few us per hook call, every step.
+        # (run=False, with no subcommand, is a script that calls trainer.fit itself: K-fold, benchmarks.)
+        fitting = self.subcommand in (None, "fit")
+        callbacks = [BookEpochLine()]
+        if self.subcommand == "predict":
+            callbacks.append(PredictionWriter(self.run_dir))
+        if fitting:
+            callbacks += [FiniteLossGuard(), SaveOnSignal(self.run_dir)]
             ckpt_dir = self.run_dir / "checkpoints"
             # Two callbacks: Lightning 2.6 refreshes `save_last` only in steps where a top-k
             # checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps the
