@@ -78,12 +78,9 @@ def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, in
 
 
 def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
-    cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
-                       "--run_name", "benchmark"], run=False)  # only to build the same objects
+    cli = built(config, extra)
     model, dm = cli.model, cli.datamodule
-    dm.setup("fit")
     data = dm.train_set
-    prepare(model, dm)
     bf16 = cli.trainer.precision == "bf16-mixed"
 
     def batches():
@@ -93,9 +90,14 @@ def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, i
     return train_epochs(model, batches, epochs, bf16=bf16), len(data), dm.batch_size
 
 
-def prepare(model, dm) -> None:
-    """What the module's `setup` does before (a) trains: lazy layers sized on a real batch, the
-    configured initialisation, channels_last."""
+def built(config: str, extra: list[str]) -> D2LCLI:
+    """The CLI's objects for (b), (c) and the floor, ready as the module's `setup` leaves them
+    before (a) trains: data loaded, lazy layers sized on a real batch, the configured
+    initialisation, channels_last. Nothing is run through the CLI."""
+    cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
+                       "--run_name", "benchmark"], run=False)
+    model, dm = cli.model, cli.datamodule
+    dm.setup("fit")
     if has_uninitialized_params(model):
         with torch.no_grad():
             model(dm.example_batch()[0])
@@ -104,6 +106,7 @@ def prepare(model, dm) -> None:
         model.initialize()
     if getattr(model, "channels_last", False):
         model.to(memory_format=torch.channels_last)
+    return cli
 
 
 def train_epochs(model, batches, epochs: int, book_sums: bool = False, bf16: bool = False) -> float:
@@ -138,11 +141,8 @@ def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
     """Lightning alone: the model's forward and loss in a bare LightningModule, the same loader."""
     import pytorch_lightning as pl
 
-    cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
-                       "--run_name", "benchmark"], run=False)
+    cli = built(config, extra)
     model, dm = cli.model, cli.datamodule
-    dm.setup("fit")
-    prepare(model, dm)
 
     class Bare(pl.LightningModule):
         def __init__(self):
@@ -176,11 +176,8 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
 
     from d2l_lightning.datamodules.download import fetch
 
-    cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml",
-                       "--run_name", "benchmark", *extra], run=False)
+    cli = built(config, extra)
     model, dm = cli.model, cli.datamodule
-    dm.setup("fit")
-    prepare(model, dm)
     with tempfile.TemporaryDirectory() as tmp:  # torchvision reads the decompressed idx files
         raw = Path(tmp) / "FashionMNIST" / "raw"
         raw.mkdir(parents=True)

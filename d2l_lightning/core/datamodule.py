@@ -62,16 +62,17 @@ class D2LDataLoader(DataLoader):
     """The DataLoader of every data module, with two changes for exact resuming:
 
     - its iterators draw their workers' base seed from a generator of their own (seeded by
-      `seed`), not from the global RNG: otherwise each new iterator shifts the dropout masks that
-      follow, and a resumed run, which creates its iterators at other moments, would drift from the
-      uninterrupted one;
+      `seed`, by default the run's seed), not from the global RNG: otherwise each new iterator
+      shifts the dropout masks that follow, and a resumed run, which creates its iterators at other
+      moments, would drift from the uninterrupted one;
     - its next pass can start `skip_batches` batches in, so a run resumed from a mid-epoch
       checkpoint (saved on SIGTERM) trains on exactly the rest of the interrupted epoch. The
       skipped batches are drawn and dropped at the first `next()`, after Lightning has set the
       sampler's epoch; under DDP each rank skips its own.
     """
 
-    def __init__(self, *args, skip_batches: int = 0, seed: int = 0, **kwargs):
+    def __init__(self, *args, skip_batches: int = 0, seed: int | None = None, **kwargs):
+        seed = torch.initial_seed() if seed is None else seed
         kwargs.setdefault("generator", torch.Generator().manual_seed(seed))
         super().__init__(*args, **kwargs)
         self.skip_batches = skip_batches
@@ -143,10 +144,9 @@ class D2LDataModule(pl.LightningDataModule):
         batched = hasattr(dataset, "__getitems__")
         kwargs = dict(batch_size=batch_size or self.batch_size, collate_fn=keep_batch if batched else None,
                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
-        seed = torch.initial_seed()
         if not shuffle:
-            return D2LDataLoader(dataset, seed=seed, **kwargs)
-        return D2LDataLoader(dataset, sampler=EpochShuffleSampler(len(dataset), seed), seed=seed,
+            return D2LDataLoader(dataset, **kwargs)
+        return D2LDataLoader(dataset, sampler=EpochShuffleSampler(len(dataset), torch.initial_seed()),
                              skip_batches=self.take_resume_batches(), **kwargs)
 
     # A checkpoint written mid-epoch (on SIGTERM) records how many of the epoch's batches were

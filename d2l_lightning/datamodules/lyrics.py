@@ -143,11 +143,11 @@ class CharSequenceData(D2LDataModule):
                 raise ConfigError("sampling: consecutive works on one device only (each rank would get "
                                   "every n-th batch); use sampling: random with several devices.")
             # (resumed mid-epoch, the hidden state carried into the skipped batches starts afresh)
-            return D2LDataLoader(self.train_set, batch_size=None, shuffle=False, seed=torch.initial_seed(),
-                                 num_workers=self.num_workers, skip_batches=self.take_resume_batches())
+            return D2LDataLoader(self.train_set, batch_size=None, shuffle=False, num_workers=self.num_workers,
+                                 skip_batches=self.take_resume_batches())
         sampler = EpochShuffleSampler(len(self.train_set), torch.initial_seed())
         return D2LDataLoader(self.train_set, batch_size=self.batch_size, sampler=sampler, drop_last=True,
-                             collate_fn=keep_batch, num_workers=self.num_workers, seed=torch.initial_seed(),
+                             collate_fn=keep_batch, num_workers=self.num_workers,
                              skip_batches=self.take_resume_batches())
 
     def val_dataloader(self):
