@@ -1,9 +1,8 @@
 """Callbacks every run gets from the CLI: the book-style epoch line, the prediction writer, the
-NaN/inf guard, checkpoint-on-SIGTERM, a progress bar that redraws less often, in-place compile,
-and the learning-curve plot (`curves.png`) drawn from a run's `metrics.csv`."""
+NaN/inf guard, checkpoint-on-SIGTERM, the best-checkpoint saver, a progress bar that redraws less
+often, and in-place compile."""
 
 import atexit
-import math
 import signal
 import sys
 import threading
@@ -13,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 from pytorch_lightning import Callback
-from pytorch_lightning.callbacks import RichProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+
+from d2l_lightning.compat import batches_done_in_epoch, request_stop_after_batch
 
 _STAGE_ORDER = {"train": 0, "val": 1, "test": 2}
 
@@ -107,89 +108,36 @@ class PredictionWriter(Callback):
         print(f"predictions: {len(frame)} rows written to {self.path}", flush=True)
 
 
-def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
-    """One row per epoch, one column per metric (the last value logged in that epoch)."""
-    df = pd.read_csv(metrics_csv)
-    if "epoch" not in df:
-        return pd.DataFrame()
-    cols = [c for c in df.columns if "/" in c]
-    return df.groupby("epoch")[cols].last()
+class BestCheckpoint(ModelCheckpoint):
+    """`checkpoints/best-<epoch>.ckpt`: the best state by the model's monitor. When the monitored
+    stage never runs (a `val/...` monitor and no validation data, as 3.16 trained on the whole
+    training set, or `limit_val_batches: 0`) there is nothing to rank by, so it saves nothing
+    (`last.ckpt` still holds the latest state) instead of warning every epoch that the metric is
+    missing."""
 
+    def __init__(self, dirpath, monitor: str, mode: str):
+        super().__init__(dirpath=dirpath, monitor=monitor, mode=mode, save_top_k=1,
+                         filename="best-{epoch:03d}", auto_insert_metric_name=False)
+        self.enabled = True
 
-def curve_table(metrics_csv: str | Path) -> pd.DataFrame:
-    """Every logged row, indexed by (fractional) epochs completed: 1.0 is the end of the first
-    epoch, 0.5 its middle (chapter 7 validates every 100 examples). Rows logged at the same point
-    are merged."""
-    df = pd.read_csv(metrics_csv)
-    if "epoch" not in df or "step" not in df:
-        return pd.DataFrame()
-    cols = [c for c in df.columns if "/" in c]
-    # train metrics are logged once per epoch, at its last step: that gives the epoch's length
-    ends = df.loc[df["train/loss"].notna(), "step"] if "train/loss" in df else pd.Series(dtype=float)
-    if len(ends):
-        steps_per_epoch = (ends.iloc[0] + 1) / (df.loc[ends.index[0], "epoch"] + 1)
-        x = (df["step"] + 1) / steps_per_epoch
-    else:
-        x = df["epoch"] + 1.0
-    return df.assign(x=x.round(6)).groupby("x")[cols].last()
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if self.monitor.startswith("val/"):
+            dm = trainer.datamodule
+            has_val = dm is None or getattr(dm, "val_set", True) is not None
+            self.enabled = bool(has_val and trainer.limit_val_batches != 0)
 
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.enabled:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
-def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str = "") -> Path | None:
-    """Learning curves: one panel per metric name (loss, acc, ...) with a line per stage (train,
-    val) and test results as points, against epochs (fractional where a stage is logged more
-    often). The first metrics.csv gives the curves (for `test` and `predict` commands: the
-    training run of the checkpoint); the results of the later ones (this command's own
-    `test/acc`, say) are drawn as points at the last epoch. Loss panels use a
-    log scale when the values span more than two decades (the book's `semilogy`)."""
-    import matplotlib
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self.enabled:
+            super().on_train_epoch_end(trainer, pl_module)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tables = [curve_table(metrics_csvs[0])] + [epoch_table(p) for p in metrics_csvs[1:]]
-    if tables[0].empty:
-        return None
-    table = tables[0]
-    for extra in tables[1:]:  # e.g. a test run: its metrics belong to the checkpoint's last point
-        if extra.empty:
-            continue
-        last = extra.iloc[[-1]].copy()
-        last.index = [table.index.max()]
-        table = table.combine_first(last)
-    names = sorted({c.split("/", 1)[1] for c in table.columns},
-                   key=lambda n: (n != "loss", n))
-    ncols = min(3, len(names))
-    nrows = math.ceil(len(names) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        values = []
-        for stage in ("train", "val", "test"):
-            col = f"{stage}/{name}"
-            if col not in table:
-                continue
-            series = table[col].dropna()
-            values += series.tolist()
-            epochs = series.index
-            if stage == "test" or len(series) == 1:
-                ax.plot(epochs, series.values, "o", label=stage)
-            else:
-                ax.plot(epochs, series.values, "-" if stage == "train" else "--", label=stage)
-        positive = [v for v in values if v > 0]
-        if name == "loss" and positive and len(positive) == len(values) and \
-                max(positive) / min(positive) > 100:
-            ax.set_yscale("log")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    for ax in list(axes.flat)[len(names):]:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=110)
-    plt.close(fig)
-    return Path(out_png)
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.enabled:
+            super().on_validation_end(trainer, pl_module)
 
 
 class FiniteLossGuard(Callback):
@@ -301,7 +249,7 @@ class SaveOnSignal(Callback):
             flag = torch.tensor(float(signalled), device=pl_module.device)
             signalled = bool(trainer.strategy.reduce(flag, reduce_op="max"))
         if signalled:
-            trainer._signal_connector.received_sigterm = True  # Lightning stops after this batch/epoch
+            request_stop_after_batch(trainer)  # Lightning stops after this batch/epoch
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.world_size == 1 or trainer.global_step % self.check_every == 0:
@@ -327,7 +275,7 @@ class SaveOnSignal(Callback):
         # the full training state; collective under DDP, rank 0 writes, atomically
         trainer.save_checkpoint(path, weights_only=False)
         if trainer.is_global_zero:
-            done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+            done = batches_done_in_epoch(trainer)
             total = trainer.num_training_batches
             where = (f"after epoch {trainer.current_epoch}" if done >= total else
                      f"in epoch {trainer.current_epoch + 1} after {done} of its {total} batches")

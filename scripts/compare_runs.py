@@ -17,7 +17,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from d2l_lightning.callbacks import curve_table  # noqa: E402
+from d2l_lightning.plots import curve_table  # noqa: E402
 
 # keys that differ between any two runs and say nothing about the experiment
 _IGNORED = ("trainer.logger", "run_name", "run_version", "trainer.default_root_dir", "data.init_args.data_dir",

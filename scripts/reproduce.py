@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from d2l_lightning.callbacks import epoch_table
+from d2l_lightning.plots import epoch_table
 from d2l_lightning.cli import run as run_cli
 
 SHOW = ["train/loss", "train/acc", "val/loss", "val/acc", "val/w_err", "val/b_err", "val/w_norm",

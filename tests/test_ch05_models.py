@@ -141,20 +141,20 @@ def test_forward_backward_every_model(model_cls, size):
 def test_initialisation_schemes_from_the_model_options():
     torch.manual_seed(0)
     m = LeNet(init="normal", init_std=0.01)
-    m.initialize()
+    m.configure_model()
     w = torch.cat([l.weight.flatten() for l in m.net if isinstance(l, (nn.Linear, nn.Conv2d))])
     assert abs(w.std().item() - 0.01) < 0.001 and all(l.bias.abs().sum() == 0 for l in m.net
                                                        if isinstance(l, (nn.Linear, nn.Conv2d)))
     m2 = LeNet(init="xavier")
-    m2.initialize()
+    m2.configure_model()
     fc = m2.net[7]
     bound = (6 / (fc.in_features + fc.out_features)) ** 0.5
     assert fc.weight.abs().max() <= bound and fc.weight.abs().max() > 0.9 * bound
     before = m2.net[0].weight.clone()
-    m2.initialize()  # once only: never overwrites trained or restored weights
+    m2.configure_model()  # once only: never overwrites trained or restored weights
     assert torch.equal(before, m2.net[0].weight)
     m3 = BatchNormLeNetScratch(init="constant")
-    m3.initialize()
+    m3.configure_model()
     assert m3.net[0].weight.abs().sum() == 0 and torch.equal(m3.net[1].gamma, torch.ones_like(m3.net[1].gamma))
 
 

@@ -332,7 +332,7 @@ def test_fit_samples_test_and_predict_from_checkpoint(lyrics_dir, capsys):
     (["--data.init_args.prefixes", '["分开", ""]'], "non-empty"),
     (["--data.init_args.prefixes", '["分开X"]'], "not in the training text"),
     (["--data.init_args.sampling", "shuffled"], "sampling must be one of"),
-    (["--model.init_args.clip_theta", "-1"], "clip_theta must be positive"),
+    (["--model.init_args.clip_theta", "-1"], "clip_theta must be greater than 0 (or null)"),
 ])
 def test_bad_lyrics_input_is_one_clear_error(args, message, lyrics_dir, capsys):
     config = "configs/ch06/6.4_rnn_scratch_random.yaml"

@@ -54,7 +54,7 @@ def test_fashion_mnist_tiny(fashion_dir):
     dm = FashionMNIST(batch_size=16, data_dir=str(fashion_dir), checksum=False)
     dm.setup("fit")
     assert len(dm.train_set) == 96 and dm.val_set is dm.test_set and len(dm.test_set) == 48
-    X, y = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())))
+    X, y = dm.transform(next(iter(dm.train_dataloader())))
     assert X.shape == (16, 1, 28, 28) and X.dtype == torch.float32 and y.dtype == torch.int64
     assert 0 <= X.min() and X.max() <= 1
     big = FashionMNIST(batch_size=4, resize=96, data_dir=str(fashion_dir), checksum=False)

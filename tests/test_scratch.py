@@ -161,14 +161,12 @@ def test_house_model_lazy_input_init_and_log_rmse():
 
     m = HousePriceRegression(num_hiddens=[8], log_target=True, init_std=None, output_bias=12.0)
 
-    class FakeTrainer:  # setup() sizes lazy layers from the data module's example batch
-        class datamodule:
-            @staticmethod
-            def example_batch():
-                return torch.randn(2, 5), torch.ones(2, 1)
+    class Data:  # the build hook sizes lazy layers from the data module's example batch
+        @staticmethod
+        def example_batch():
+            return torch.randn(2, 5), torch.ones(2, 1)
 
-    m._trainer = FakeTrainer()
-    m.setup("fit")
+    m.configure_model(Data())
     assert m.net[0].weight.shape == (8, 5) and torch.all(m.net[-1].bias == 12.0)
     groups = m.param_groups()
     assert groups[1]["weight_decay"] == 0.0 and all(p.dim() == 1 for p in groups[1]["params"])

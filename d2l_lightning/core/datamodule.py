@@ -1,6 +1,14 @@
 """Base LightningDataModule: batch size and data-folder options, fast in-memory loaders whose
-shuffling depends only on (seed, epoch) so a resumed run sees the same batches, and the hooks
-`predict` uses to write its file."""
+shuffling depends only on (seed, epoch) so a resumed run sees the same batches, and the hooks a
+dataset fills in:
+
+- `collate(items)`: how a list of dataset items becomes a batch (padding for text, box padding for
+  detection); datasets that return whole batches (`TensorBatchDataset`) skip it;
+- `transform(batch)`: the deterministic per-batch transform of every stage, on the device after
+  transfer (Fashion-MNIST's uint8 -> float and resize), and `augment(batch)`: training batches
+  only, after `transform` (random augmentation must never touch validation, test or predict);
+- `prediction_frame(outputs)` and `prediction_filename`: the table `predict` writes.
+"""
 
 from typing import Any
 
@@ -9,9 +17,10 @@ import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.compat import batches_done_in_epoch
+from d2l_lightning.errors import check_range
 
 
 class TensorBatchDataset(Dataset):
@@ -21,6 +30,9 @@ class TensorBatchDataset(Dataset):
     The rows are gathered by NumPy on views of the (CPU) tensors: for a batch of 256 Fashion-MNIST
     images that takes ~20 us against ~300 us for `tensor[index]` on this 2-core CPU (`index_select`:
     ~85 us), and turning the sampler's list of ints into an index is ~5 us instead of ~30 us."""
+
+    #: `__getitems__` returns a finished batch: the loader needs no collate function
+    returns_batches = True
 
     def __init__(self, *tensors: Tensor):
         if not tensors or any(t.shape[0] != tensors[0].shape[0] for t in tensors):
@@ -56,6 +68,13 @@ def data_generator(seed: int) -> torch.Generator:
 def keep_batch(batch):
     """collate_fn for datasets that already return whole batches."""
     return batch
+
+
+def _gather(dataset: Dataset, indices: list[int]):
+    """Items `indices` of a dataset: one batch from `__getitems__` where the dataset has it."""
+    if hasattr(dataset, "__getitems__"):
+        return dataset.__getitems__(indices)
+    return [dataset[i] for i in indices]
 
 
 class D2LDataLoader(DataLoader):
@@ -126,11 +145,9 @@ class D2LDataModule(pl.LightningDataModule):
 
     def __init__(self, batch_size: int = 256, num_workers: int = 0, data_dir: str | None = None):
         super().__init__()
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be a positive integer, got {batch_size}. "
-                              "Set it in the config (data.init_args.batch_size) or with --data.batch_size.")
-        if num_workers < 0:
-            raise ConfigError(f"num_workers must be >= 0, got {num_workers}.")
+        check_range("batch_size", batch_size, ">= 1",
+                    "Set it in the config (data.init_args.batch_size) or with --data.batch_size.")
+        check_range("num_workers", num_workers, ">= 0")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.data_dir = data_dir
@@ -139,10 +156,33 @@ class D2LDataModule(pl.LightningDataModule):
         self.test_set: Dataset | None = None
         self.predict_set: Dataset | None = None
 
+    # --- hooks for a dataset -------------------------------------------------------------------------
+    def collate(self, items: list) -> Any:
+        """A batch from a list of dataset items; the default stacks them (torch's default_collate).
+        Variable-length items (token sequences, boxes per image) pad here."""
+        return default_collate(items)
+
+    def transform(self, batch: Any) -> Any:
+        """Deterministic transform of every batch of every stage, on its device after transfer."""
+        return batch
+
+    def augment(self, batch: Any) -> Any:
+        """Random transform of training batches only, after `transform`, on the device."""
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = self.transform(batch)
+        trainer = self.trainer
+        if trainer is not None and trainer.training:  # not during validation, test, predict
+            batch = self.augment(batch)
+        return batch
+
+    def collate_fn_for(self, dataset: Dataset):
+        return keep_batch if getattr(dataset, "returns_batches", False) else self.collate
+
     def loader(self, dataset: Dataset, shuffle: bool, batch_size: int | None = None) -> DataLoader:
         """Shuffled (training) loaders start where a resumed mid-epoch checkpoint left off."""
-        batched = hasattr(dataset, "__getitems__")
-        kwargs = dict(batch_size=batch_size or self.batch_size, collate_fn=keep_batch if batched else None,
+        kwargs = dict(batch_size=batch_size or self.batch_size, collate_fn=self.collate_fn_for(dataset),
                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if not shuffle:
             return D2LDataLoader(dataset, **kwargs)
@@ -157,7 +197,7 @@ class D2LDataModule(pl.LightningDataModule):
         trainer = self.trainer
         if trainer is None or trainer.state.fn != "fit":
             return {}
-        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        done = batches_done_in_epoch(trainer)
         return {"train_batches_done": done if done < trainer.num_training_batches else 0}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -180,14 +220,14 @@ class D2LDataModule(pl.LightningDataModule):
         return self.loader(self.predict_set if self.predict_set is not None else self.test_set,
                            shuffle=False)
 
-    def example_batch(self) -> tuple[Tensor, Tensor]:
-        """A small real batch, to size lazy layers."""
+    def example_batch(self, size: int = 2) -> Any:
+        """A small real batch as the model sees it (collated, transformed, not augmented): sizes
+        lazy layers and gives the model summary its example input. Works for ragged items too,
+        since it goes through the data module's own collate."""
         for ds in (self.train_set, self.val_set, self.test_set, self.predict_set):
             if ds is not None and len(ds) > 0:
-                n = min(2, len(ds))
-                batch = ds.__getitems__(list(range(n))) if hasattr(ds, "__getitems__") else \
-                    tuple(torch.stack(x) for x in zip(*[ds[i] for i in range(n)]))
-                return self.on_after_batch_transfer(batch, 0)
+                items = _gather(ds, list(range(min(size, len(ds)))))
+                return self.transform(self.collate_fn_for(ds)(items))
         raise RuntimeError(f"{type(self).__name__}: call setup() before example_batch()")
 
     def prediction_frame(self, outputs: dict[str, Any]) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor
 
 from d2l_lightning.core.module import D2LModule
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import ConfigError, check_range
 from d2l_lightning.scratch.rnn import grad_clipping
 
 
@@ -38,8 +38,10 @@ def _state_batch_size(state: Any) -> int | None:
 class LanguageModel(D2LModule):
     """Base of the language models. `forward(X, state)` takes token indices X of shape (batch,
     num_steps) and a state (None = zeros) and returns logits (num_steps, batch, vocab_size) and the
-    new state; a concrete model defines `build(vocab_size)`, which creates its layers (called
-    from `__init__` when vocab_size is given, else from `setup` once the data's vocabulary is known).
+    new state; a concrete model defines `build_network(vocab_size)`, which creates its layers
+    (called from `__init__` when vocab_size is given, else from the build hook once the data's
+    vocabulary is known). What the family adds to the step contract is its own: the hidden state
+    carried between batches (`forward_batch`), a loss per token and the epoch means per token.
 
     Args:
         vocab_size: size of the vocabulary; null = take it from the data module's `vocab` (the
@@ -54,42 +56,41 @@ class LanguageModel(D2LModule):
     # the book watches the training perplexity (no validation text unless data.val_fraction is set)
     monitor = "train/ppl"
     monitor_mode = "min"
+    # perplexity: exp of the epoch's mean loss per token
+    derived_metrics = {"ppl": ("loss", torch.exp)}
 
     def __init__(self, vocab_size: int | None = None, clip_theta: float | None = 0.01, pred_period: int = 0,
                  optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
-        if clip_theta is not None and clip_theta <= 0:
-            raise ConfigError(f"clip_theta must be positive or null (no clipping), got {clip_theta}.")
-        if pred_period < 0:
-            raise ConfigError(f"pred_period must be >= 0 (0 = no samples during training), got {pred_period}.")
+        check_range("clip_theta", clip_theta, "> 0", "null = no clipping.", none_ok=True)
+        check_range("pred_period", pred_period, ">= 0", "0 = no samples during training.")
         self.clip_theta, self.pred_period = clip_theta, pred_period
         self.vocab_size: int | None = None
         self._states: dict[str, Any] = {}
         if vocab_size is not None:
-            self._build(vocab_size)
+            self._build_network(vocab_size)
 
-    def _build(self, vocab_size: int) -> None:
-        if vocab_size < 2:
-            raise ConfigError(f"vocab_size must be at least 2, got {vocab_size}.")
-        self.build(vocab_size)
+    def build_network(self, vocab_size: int) -> None:
+        """Creates the layers for a vocabulary of `vocab_size` tokens (each model defines it)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_network(vocab_size)")
+
+    def _build_network(self, vocab_size: int) -> None:
+        check_range("vocab_size", vocab_size, ">= 2")
+        self.build_network(vocab_size)
         self.vocab_size = vocab_size
-        self.hparams["vocab_size"] = vocab_size
+        self.hparams["vocab_size"] = vocab_size  # saved in checkpoints: `load` rebuilds the model
 
-    def _datamodule(self):
-        return self.trainer.datamodule if self._trainer is not None else None
-
-    def setup(self, stage: str) -> None:
-        vocab = getattr(self._datamodule(), "vocab", None)
+    def build(self, datamodule) -> None:
+        vocab = getattr(datamodule, "vocab", None)
         if vocab is not None:
             if self.vocab_size is None:
-                self._build(len(vocab))
+                self._build_network(len(vocab))
             elif self.vocab_size != len(vocab):
                 raise ConfigError(f"model.init_args.vocab_size is {self.vocab_size} but the data has a "
                                   f"vocabulary of {len(vocab)}; set it to {len(vocab)} or leave it out.")
         elif self.vocab_size is None:
             raise ConfigError(f"{type(self).__name__} needs model.init_args.vocab_size, or a data module "
                               "with a vocabulary to take it from.")
-        super().setup(stage)
 
     # --- training ------------------------------------------------------------------------------------
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
@@ -98,11 +99,11 @@ class LanguageModel(D2LModule):
         return F.cross_entropy(y_hat.reshape(-1, y_hat.shape[-1]), y.T.reshape(-1))
 
     def _carries_state(self, stage: str) -> bool:
-        dm = self._datamodule()
+        dm = self.datamodule
         return bool(dm is not None and hasattr(dm, "carries_state") and dm.carries_state(stage))
 
-    def shared_step(self, batch, stage: str) -> Tensor:
-        X, Y = batch
+    def forward_batch(self, inputs: tuple, stage: str) -> Tensor:
+        (X,) = inputs
         state = None
         if self._carries_state(stage):  # consecutive sampling: continue from the last batch's state
             state = self._states.get(stage)
@@ -110,11 +111,11 @@ class LanguageModel(D2LModule):
                 state = None
         y_hat, state = self(X, state)
         self._states[stage] = detach_state(state)  # gradients stop at the batch boundary
-        loss = self.loss(y_hat, Y)
-        n = Y.numel()
-        self.log_mean(f"{stage}/loss", loss.detach(), n)
-        self.log_mean(f"{stage}/ppl", loss.detach(), n, finish=torch.exp)
-        return loss
+        return y_hat
+
+    def batch_weight(self, Y: Tensor) -> int:
+        return Y.numel()  # every position of every sequence is a predicted token
+
 
     def on_train_epoch_start(self) -> None:
         self._states.pop("train", None)  # every epoch starts from a zero state, as the book's
@@ -163,7 +164,7 @@ class LanguageModel(D2LModule):
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
-        dm = self._datamodule()
+        dm = self.datamodule
         epoch = self.current_epoch + 1
         if not self.pred_period or epoch % self.pred_period or getattr(dm, "vocab", None) is None:
             return
@@ -185,7 +186,7 @@ class LanguageModel(D2LModule):
 
     def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, list[str]]:
         """A batch of prefixes -> their continuations (`generated.csv`: prefix, text)."""
-        dm = self._datamodule()
+        dm = self.datamodule
         if getattr(dm, "vocab", None) is None:
             raise ConfigError(f"{type(self).__name__}.predict needs a data module with a vocabulary.")
         prefixes = [batch] if isinstance(batch, str) else list(batch)

@@ -2,8 +2,8 @@
 optimizer wiring, metrics, logging, checkpoint extras and predict live here once.
 
 Metric names follow `<stage>/<name>` (`train/loss`, `val/acc`, ...). They are exact means over all
-samples of the epoch: each step adds batch mean x batch size to a running sum on the device, and
-once per epoch the sums are reduced over DDP ranks and logged. (Calling `self.log` every step
+samples (or real tokens) of the epoch: each step adds batch mean x batch weight to a running sum on
+the device, and once per epoch the sums are reduced over DDP ranks and logged. (Calling `self.log` every step
 costs ~0.8 ms on CPU, more than a whole softmax-regression step, so steps do not log.)
 """
 
@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from d2l_lightning.errors import CheckpointError, ConfigError
+from d2l_lightning.compat import FastHookNames
+from d2l_lightning.errors import CheckpointError, ConfigError, check_range
 
-STAGES = ("train", "val", "test")
 
 
 def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
@@ -49,38 +49,73 @@ def has_uninitialized_params(module: nn.Module) -> bool:
 
 
 class EpochMean:
-    """Exact epoch mean of batch means weighted by batch size. A step only keeps a reference to its
-    (detached, on-device) value; every `fold_every` batches, and when the sum is read, the kept
-    values are added up in float64 with one stack and one dot product on their device. (Adding
-    each step's value at once took three small tensor operations per metric per step.)"""
+    """Exact epoch mean of batch means, each weighted by what the batch counts (its number of
+    samples, or of real tokens for a sequence loss: a Python number or a tensor on the device).
+    A step only keeps references to its (detached, on-device) value and weight; every `fold_every`
+    batches, and when the sum is read, the kept values are added up in float64 with one stack and
+    one dot product on their device. (Adding each step's value at once took three small tensor
+    operations per metric per step.)"""
 
     fold_every = 512
 
-    def __init__(self, total: Tensor | float = 0.0, count: int = 0):
+    def __init__(self, total: Tensor | float = 0.0, count: Tensor | float = 0):
         self.total, self.count = total, count
         self.finish: Callable[[Tensor], Tensor] | None = None
         self._values: list[Tensor] = []
-        self._sizes: list[int] = []
+        self._weights: list[Tensor | float] = []
 
-    def add(self, value: Tensor, batch_size: int) -> None:
+    def add(self, value: Tensor, weight: Tensor | float) -> None:
         self._values.append(value)
-        self._sizes.append(batch_size)
-        self.count += batch_size
+        self._weights.append(weight)
+        self.count = self.count + weight
         if len(self._values) >= self.fold_every:
             self.sum()
 
     def sum(self) -> Tensor:
-        """Sum of batch mean x batch size so far (float64)."""
+        """Sum of batch mean x batch weight so far (float64)."""
         if self._values:
             values = torch.stack(self._values).double().reshape(-1)
-            sizes = torch.tensor(self._sizes, dtype=torch.float64, device=values.device)
-            self.total = self.total + values.dot(sizes)
-            self._values, self._sizes = [], []
+            if any(isinstance(w, Tensor) for w in self._weights):
+                weights = torch.stack([torch.as_tensor(w, device=values.device).double().reshape(())
+                                       for w in self._weights])
+            else:
+                weights = torch.tensor(self._weights, dtype=torch.float64, device=values.device)
+            self.total = self.total + values.dot(weights)
+            self._values, self._weights = [], []
         return torch.as_tensor(self.total, dtype=torch.float64)
 
 
-class D2LModule(pl.LightningModule):
+def detach_outputs(outputs: Any) -> Any:
+    """`outputs` with every tensor cut from the graph: a tensor, or tuples, lists and dicts of them
+    (a detector returns a tuple)."""
+    if isinstance(outputs, Tensor):
+        return outputs.detach()
+    if isinstance(outputs, (tuple, list)):
+        return type(outputs)(detach_outputs(o) for o in outputs)
+    if isinstance(outputs, dict):
+        return {k: detach_outputs(v) for k, v in outputs.items()}
+    return outputs
+
+
+class D2LModule(FastHookNames, pl.LightningModule):
     """Base of every book model.
+
+    **The step contract.** Every stage runs `step(batch, stage)`:
+
+        inputs, target = self.split_batch(batch)   # default: batch[:-1], batch[-1]
+        outputs = self.forward_batch(inputs, stage)  # default: self(*inputs); may be a tuple
+        loss = self.loss(outputs, target)
+        weight = self.batch_weight(target)         # default: the number of samples
+
+    and adds `loss` and the family's metrics (`update_metrics`) to exact epoch means weighted by
+    `weight` (samples by default; a token-level loss returns the number of real tokens). A family
+    changes one of these hooks, never the step itself; `predict_step` goes through the same split.
+
+    **The build hook.** Layers that need the data (a vocabulary size, pretrained embeddings, lazy
+    shapes, a new classification head) are made in `build(datamodule)`, which Lightning's public
+    `configure_model()` calls once, after the data module's `setup` and before a checkpoint is
+    restored or DDP wraps the model; lazy layers are then materialised with one batch of real
+    data and `init_weights()` runs. Scripts without a Trainer call `model.configure_model(dm)`.
 
     Args:
         optimizer: a callable taking parameters (or parameter groups) and returning an optimizer;
@@ -93,6 +128,10 @@ class D2LModule(pl.LightningModule):
     #: metric that selects the "best" checkpoint, and whether lower or higher is better
     monitor: str = "val/loss"
     monitor_mode: str = "min"
+    #: depth of the model summary the CLI shows (image models show their blocks' layers: 2)
+    summary_depth: int = 1
+    #: metrics logged as a function of another one's epoch mean, e.g. {"ppl": ("loss", torch.exp)}
+    derived_metrics: dict[str, tuple[str, Callable[[Tensor], Tensor]]] = {}
 
     def __init__(
         self,
@@ -105,40 +144,81 @@ class D2LModule(pl.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer = optimizer
         self.scheduler = scheduler
+        self.built = False
         # stage -> metric name -> its running epoch mean
         self._epoch_sums: dict[str, dict[str, EpochMean]] = {}
 
-    # Lightning sets `_current_fx_name` around every hook call, ~40 times per training step;
-    # nn.Module.__setattr__ (checks for parameters, buffers, submodules) made that ~0.08 ms of a
-    # ~0.9 ms softmax-regression step on CPU. It is a plain string, so it skips those checks.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+    # --- what a family or model may override ----------------------------------------------------
+    def split_batch(self, batch: Any) -> tuple[tuple, Any]:
+        """(inputs, target) of a batch: all elements but the last are the inputs of `forward`, the
+        last is the target (d2l-en's `self(*batch[:-1])`, `batch[-1]`). A bare tensor or a
+        one-element batch (data without labels, as Kaggle's test set) has inputs only: target None."""
+        if isinstance(batch, Tensor):
+            return (batch,), None
+        if len(batch) == 1:
+            return tuple(batch), None
+        return tuple(batch[:-1]), batch[-1]
 
-    # --- what a family or model may override (families define `loss(y_hat, y)`) -------------
+    def forward_batch(self, inputs: tuple, stage: str) -> Any:
+        """The model's outputs for a batch's inputs (`self(*inputs)`); a family that carries
+        something between batches (a language model's hidden state) does it here."""
+        return self(*inputs)
+
+    def loss(self, outputs: Any, target: Any) -> Tensor:
+        """Mean loss of the batch; families define it (cross-entropy, MSE, masked token losses)."""
+        raise NotImplementedError(f"{type(self).__name__} (or its family) must define loss(outputs, target)")
+
+    def batch_weight(self, target: Any) -> Tensor | int:
+        """What the batch counts for in the epoch means: its number of samples. A loss averaged over
+        real (unpadded) tokens returns their number, so epoch means are means per token."""
+        return target.shape[0]
+
+    def update_metrics(self, outputs: Any, target: Any, stage: str, weight: Tensor | int) -> None:
+        """Families add their metrics here (accuracy, log RMSE, perplexity) with `log_mean`."""
+
     def param_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
         """What the optimizer gets; override to give groups their own settings (3.12 decays only
         the weight; fine-tuning gives the new head 10x the learning rate)."""
         return self.parameters()
 
+    def build(self, datamodule: Any) -> None:
+        """Makes the layers that need the data (see the class docstring); `datamodule` may be None
+        for a model used without one."""
+
     def init_weights(self) -> None:
-        """Called once lazy layers are materialised (see `setup`); models with lazy layers and a
-        book-specific initialisation put it here."""
+        """Runs once, after `build` and after lazy layers have their shapes, before any checkpoint
+        is restored (so resumed weights are never overwritten): book-specific initialisations."""
+
+    # --- the data this model is trained on ------------------------------------------------------
+    @property
+    def datamodule(self) -> Any:
+        """The trainer's data module, or None when the model is not attached to a trainer."""
+        try:
+            trainer = self.trainer
+        except RuntimeError:  # "not attached to a Trainer"
+            return None
+        return trainer.datamodule if trainer is not None else None
 
     # --- Lightning hooks ---------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        # Lazy layers must have shapes before DDP wraps the model and before a checkpoint is
-        # restored: one dry forward pass on a real batch materialises them.
+    def configure_model(self, datamodule: Any = None) -> None:
+        """Builds the model from the data once (idempotent: Lightning calls it for every command)."""
+        if self.built:
+            return
+        dm = datamodule if datamodule is not None else self.datamodule
+        self.build(dm)
         if has_uninitialized_params(self):
-            dm = self.trainer.datamodule if self._trainer is not None else None
+            # Lazy layers must have shapes before DDP wraps the model and before a checkpoint is
+            # restored: one dry forward pass on a real batch materialises them. (Under Lightning
+            # this runs in the strategy's device context; the batch and its ops stay on the
+            # model's current device.)
             if dm is None or not hasattr(dm, "example_batch"):
-                raise RuntimeError(f"{type(self).__name__} has lazy layers but no datamodule to size them")
-            X, _ = dm.example_batch()
-            with torch.no_grad():
-                self(X.to(self.device))
-            self.init_weights()
+                raise ConfigError(f"{type(self).__name__} has layers sized by the data (lazy layers) but no "
+                                  "data module to size them: pass one to configure_model(datamodule).")
+            inputs, _ = self.split_batch(dm.example_batch())
+            with torch.no_grad(), torch.device(self.device):
+                self(*(x.to(self.device) if isinstance(x, Tensor) else x for x in inputs))
+        self.init_weights()
+        self.built = True
 
     def configure_optimizers(self):
         if self.optimizer is None:
@@ -157,40 +237,49 @@ class D2LModule(pl.LightningModule):
             config["monitor"] = self.monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
 
-    def shared_step(self, batch, stage: str) -> Tensor:
-        X, y = batch
-        y_hat = self(X)
-        loss = self.loss(y_hat, y)
-        self.log_mean(f"{stage}/loss", loss.detach(), y.shape[0])
-        self.update_metrics(y_hat.detach(), y, stage)
+    def step(self, batch: Any, stage: str) -> Tensor:
+        """One batch of any stage: see the class docstring."""
+        inputs, target = self.split_batch(batch)
+        outputs = self.forward_batch(inputs, stage)
+        loss = self.loss(outputs, target)
+        weight = self.batch_weight(target)
+        self.log_mean(f"{stage}/loss", loss, weight)
+        self.update_metrics(detach_outputs(outputs), target, stage, weight)
         return loss
 
-    def log_mean(self, name: str, value: Tensor, batch_size: int,
+    def log_mean(self, name: str, value: Tensor, weight: Tensor | int,
                  finish: Callable[[Tensor], Tensor] | None = None) -> None:
-        """Adds a batch's mean `value` (weighted by `batch_size`) to the epoch mean of `name`
-        (`"<stage>/<metric>"`), logged at the end of the stage's epoch; `finish` maps the mean to
-        the logged value (`torch.sqrt` turns a mean squared error into an RMSE)."""
+        """Adds a batch's mean `value` (weighted by `weight`: samples, tokens) to the epoch mean of
+        `name` (`"<stage>/<metric>"`), logged at the end of the stage's epoch; `finish` maps the
+        mean to the logged value (`torch.sqrt` turns a mean squared error into an RMSE)."""
         metrics = self._epoch_sums.setdefault(name.split("/", 1)[0], {})
         mean = metrics.get(name)
         if mean is None:
             mean = metrics[name] = EpochMean()
         mean.finish = finish  # (a checkpoint restores sums without it)
-        mean.add(value.detach(), batch_size)
+        mean.add(value.detach(), weight)
 
     def _sums_and_counts(self, stage: str) -> Tensor:
         """[[sum, count], ...] of the stage's metrics, float64 on this device, summed over ranks."""
         t = torch.stack([torch.stack([m.sum().to(self.device),
-                                      torch.tensor(float(m.count), dtype=torch.float64, device=self.device)])
+                                      torch.as_tensor(m.count, device=self.device).double().reshape(())])
                          for m in self._epoch_sums[stage].values()])
         return self.trainer.strategy.reduce(t, reduce_op="sum")  # all DDP ranks' samples
 
     def _log_epoch(self, stage: str, keep: bool = False) -> None:
         if not self._epoch_sums.get(stage):
             return
+        logged = {}
         for (name, m), (total, count) in zip(self._epoch_sums[stage].items(), self._sums_and_counts(stage)):
             mean = (total / count).float()
-            self.log(name, m.finish(mean) if m.finish else mean, on_step=False, on_epoch=True,
-                     prog_bar=stage != "test", rank_zero_only=False)
+            logged[name] = m.finish(mean) if m.finish else mean
+            for derived, (source, fn) in self.derived_metrics.items():
+                if name == f"{stage}/{source}":
+                    logged[f"{stage}/{derived}"] = fn(mean)
+        for name, value in logged.items():
+            # already reduced over ranks above, hence no sync_dist
+            self.log(name, value, on_step=False, on_epoch=True, prog_bar=stage != "test",
+                     rank_zero_only=False)
         if not keep:
             del self._epoch_sums[stage]
 
@@ -211,21 +300,25 @@ class D2LModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
 
-    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
-        """Families add their metrics here (accuracy, log RMSE, ...)."""
-
     def training_step(self, batch, batch_idx):
-        return self.shared_step(batch, "train")
+        return self.step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
-        self.shared_step(batch, "val")
+        self.step(batch, "val")
 
     def test_step(self, batch, batch_idx):
-        self.shared_step(batch, "test")
+        self.step(batch, "test")
 
-    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
-        X = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return {"prediction": self(X).squeeze(-1)}
+    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Any]:
+        inputs, target = self.split_batch(batch)
+        return self.predict_outputs(self.forward_batch(inputs, "predict"), target)
+
+    def predict_outputs(self, outputs: Any, target: Any) -> dict[str, Any]:
+        """The columns `predict` writes for a batch (the family's: labels, prices, texts)."""
+        out = {"prediction": outputs.squeeze(-1)}
+        if target is not None:
+            out["target"] = target.squeeze(-1) if target.dim() > 1 else target
+        return out
 
     # Resuming from an epoch-boundary checkpoint must continue exactly like the uninterrupted run:
     # the global RNGs (dropout masks, augmentation) are saved with the weights. Stored as tensors
@@ -241,14 +334,14 @@ class D2LModule(pl.LightningModule):
             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
             "python": _to_plain(random.getstate()),
         }
-        if self._epoch_sums.get("train") and self._trainer is not None and self.trainer.state.fn == "fit":
+        if self._epoch_sums.get("train") and self.trainer.state.fn == "fit":
             t = self._sums_and_counts("train").cpu()
-            checkpoint["d2l_train_sums"] = {name: [row[0], int(row[1])]
+            checkpoint["d2l_train_sums"] = {name: [row[0], float(row[1])]
                                             for name, row in zip(self._epoch_sums["train"], t)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Refuse a checkpoint of another model with a clear message (here, after setup() has
-        # built every layer) instead of load_state_dict's traceback.
+        # Refuse a checkpoint of another model with a clear message (here, after configure_model
+        # has built every layer) instead of load_state_dict's traceback.
         problem = state_dict_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
         if problem:
             raise CheckpointError(
@@ -256,7 +349,8 @@ class D2LModule(pl.LightningModule):
                 "Pass the config.yaml of the run that wrote it (--config <run>/config.yaml).")
         sums = checkpoint.get("d2l_train_sums")
         if sums and self.global_rank == 0:
-            self._epoch_sums["train"] = {name: EpochMean(total, count) for name, (total, count) in sums.items()}
+            self._epoch_sums["train"] = {name: EpochMean(total, count) for name, (total, count) in sums.items()
+                                         if name.split("/", 1)[-1] not in self.derived_metrics}
         state = checkpoint.get("d2l_rng")
         if not state:
             return
@@ -283,23 +377,20 @@ class Classifier(D2LModule):
     def __init__(self, num_classes: int = 10, optimizer: OptimizerCallable | None = None,
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(optimizer=optimizer, scheduler=scheduler)
-        if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        check_range("num_classes", num_classes, ">= 2")
         self.num_classes = num_classes
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(y_hat, y)
 
-    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
-        self.log_mean(f"{stage}/acc", accuracy(y_hat, y), y.shape[0])
+    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str, weight: Tensor | int) -> None:
+        self.log_mean(f"{stage}/acc", accuracy(y_hat, y), weight)
 
-    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
-        X = batch[0] if isinstance(batch, (tuple, list)) else batch
-        probs = F.softmax(self(X), dim=1)
-        prob, pred = probs.max(dim=1)
+    def predict_outputs(self, outputs: Tensor, target: Tensor | None) -> dict[str, Tensor]:
+        prob, pred = F.softmax(outputs, dim=1).max(dim=1)
         out = {"pred": pred, "prob": prob}
-        if isinstance(batch, (tuple, list)) and len(batch) > 1:
-            out["target"] = batch[1]
+        if target is not None:
+            out["target"] = target
         return out
 
 

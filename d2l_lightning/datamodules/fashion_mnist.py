@@ -130,7 +130,7 @@ class FashionMNIST(D2LDataModule):
         self.train_set = TensorBatchDataset(X_train, y_train)
         self._loaded = True
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int = 0):
+    def transform(self, batch):
         X, *rest = batch
         if X.dtype == torch.uint8:  # whole batch at once, on the device it will be used on
             X = X.unsqueeze(1).float().div_(255)

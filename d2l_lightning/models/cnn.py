@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.callbacks import ModelSummary
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
@@ -47,32 +46,25 @@ class ImageClassifier(Classifier):
                  scheduler: LRSchedulerCallable | None = None):
         super().__init__(num_classes=num_classes, optimizer=optimizer, scheduler=scheduler)
         self.channels_last, self.init_scheme, self.init_std = channels_last, init, init_std
-        self._initialised = False
 
     def forward(self, X: Tensor) -> Tensor:
         if self.channels_last and X.dim() == 4:
             X = X.contiguous(memory_format=torch.channels_last)
         return self.net(X)
 
-    def initialize(self) -> None:
-        """Applies the configured initialisation once (called by `setup`, before a checkpoint is
+    def init_weights(self) -> None:
+        """The configured initialisation, applied once by the build hook (before a checkpoint is
         restored, so resumed weights are never overwritten)."""
-        if not self._initialised:
-            init_weights_(self.net, self.init_scheme, std=self.init_std)
-            self._initialised = True
+        init_weights_(self.net, self.init_scheme, std=self.init_std)
 
-    def setup(self, stage: str) -> None:
-        super().setup(stage)
-        self.initialize()
+    def build(self, datamodule) -> None:
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        if self.example_input_array is None and dm is not None and hasattr(dm, "example_batch"):
-            # a tuple: data modules' batch hooks unpack (X, *rest), a bare tensor would be split
-            self.example_input_array = (dm.example_batch()[0][:1].cpu(),)
-        for cb in self.trainer.callbacks if self._trainer is not None else []:
-            if isinstance(cb, ModelSummary) and getattr(cb, "_max_depth", 0) == 1:
-                cb._max_depth = self.summary_depth  # show the book's layers, each with its shapes
+        if self.example_input_array is None and hasattr(datamodule, "example_batch"):
+            # per-layer input/output shapes in the model summary; a tuple: it is unpacked into
+            # forward(*inputs), and the data modules' batch hooks unpack (X, *rest)
+            inputs, _ = self.split_batch(datamodule.example_batch(size=1))
+            self.example_input_array = tuple(x.cpu() for x in inputs)
 
 
 # --- 5.1 learning the edge kernel -----------------------------------------------------------------

@@ -80,9 +80,9 @@ class HousePriceRegression(Regressor):
         target = y.log() if self.log_target else y
         return F.mse_loss(y_hat, target.reshape(y_hat.shape))
 
-    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str) -> None:
+    def update_metrics(self, y_hat: Tensor, y: Tensor, stage: str, weight: int) -> None:
         price_hat = y_hat.exp() if self.log_target else y_hat
-        self.log_mean(f"{stage}/log_rmse", squared_log_error(price_hat, y), y.shape[0], finish=torch.sqrt)
+        self.log_mean(f"{stage}/log_rmse", squared_log_error(price_hat, y), weight, finish=torch.sqrt)
 
-    def predict_step(self, batch, batch_idx, dataloader_idx: int = 0) -> dict[str, Tensor]:
-        return {"prediction": self.price(batch[0]).squeeze(-1)}
+    def predict_outputs(self, y_hat: Tensor, target: Tensor | None) -> dict[str, Tensor]:
+        return {"prediction": (y_hat.exp() if self.log_target else y_hat).squeeze(-1)}

@@ -86,7 +86,7 @@ class WeightDecayScratch(LinearRegressionScratch):
         self.lambd = lambd
 
     def training_step(self, batch, batch_idx):
-        data_loss = self.shared_step(batch, "train")
+        data_loss = self.step(batch, "train")
         penalty = l2_penalty(self.w)
         self.log_mean("train/l2_penalty", penalty, batch[1].shape[0])
         return data_loss + self.lambd * penalty

@@ -35,7 +35,7 @@ class RNNScratch(LanguageModel):
     def make_layer(self, num_inputs: int) -> nn.Module:
         return self.layer(num_inputs, self.num_hiddens, self.sigma)
 
-    def build(self, vocab_size: int) -> None:
+    def build_network(self, vocab_size: int) -> None:
         self.layers = nn.ModuleList(self.make_layer(vocab_size if i == 0 else self.num_hiddens)
                                     for i in range(self.num_layers))
         self.W_hq = nn.Parameter(torch.randn(self.num_hiddens, vocab_size) * self.sigma)
@@ -101,7 +101,7 @@ class RNNModel(LanguageModel):
         super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period,
                          optimizer=optimizer, scheduler=scheduler)
 
-    def build(self, vocab_size: int) -> None:
+    def build_network(self, vocab_size: int) -> None:
         self.rnn = _RNN_TYPES[self.rnn_type](vocab_size, self.num_hiddens, num_layers=self.num_layers,
                                              bidirectional=self.bidirectional, dropout=self.dropout)
         self.dense = nn.Linear(self.num_hiddens * (2 if self.bidirectional else 1), vocab_size)

@@ -1,0 +1,92 @@
+"""Learning curves: `curves.png` drawn from a run's `metrics.csv`, and the per-epoch tables that
+scripts read from it."""
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+
+def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
+    """One row per epoch, one column per metric (the last value logged in that epoch)."""
+    df = pd.read_csv(metrics_csv)
+    if "epoch" not in df:
+        return pd.DataFrame()
+    cols = [c for c in df.columns if "/" in c]
+    return df.groupby("epoch")[cols].last()
+
+
+def curve_table(metrics_csv: str | Path) -> pd.DataFrame:
+    """Every logged row, indexed by (fractional) epochs completed: 1.0 is the end of the first
+    epoch, 0.5 its middle (chapter 7 validates every 100 examples). Rows logged at the same point
+    are merged."""
+    df = pd.read_csv(metrics_csv)
+    if "epoch" not in df or "step" not in df:
+        return pd.DataFrame()
+    cols = [c for c in df.columns if "/" in c]
+    # train metrics are logged once per epoch, at its last step: that gives the epoch's length
+    ends = df.loc[df["train/loss"].notna(), "step"] if "train/loss" in df else pd.Series(dtype=float)
+    if len(ends):
+        steps_per_epoch = (ends.iloc[0] + 1) / (df.loc[ends.index[0], "epoch"] + 1)
+        x = (df["step"] + 1) / steps_per_epoch
+    else:
+        x = df["epoch"] + 1.0
+    return df.assign(x=x.round(6)).groupby("x")[cols].last()
+
+
+def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str = "") -> Path | None:
+    """Learning curves: one panel per metric name (loss, acc, ...) with a line per stage (train,
+    val) and test results as points, against epochs (fractional where a stage is logged more
+    often). The first metrics.csv gives the curves (for `test` and `predict` commands: the
+    training run of the checkpoint); the results of the later ones (this command's own
+    `test/acc`, say) are drawn as points at the last epoch. Loss panels use a
+    log scale when the values span more than two decades (the book's `semilogy`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tables = [curve_table(metrics_csvs[0])] + [epoch_table(p) for p in metrics_csvs[1:]]
+    if tables[0].empty:
+        return None
+    table = tables[0]
+    for extra in tables[1:]:  # e.g. a test run: its metrics belong to the checkpoint's last point
+        if extra.empty:
+            continue
+        last = extra.iloc[[-1]].copy()
+        last.index = [table.index.max()]
+        table = table.combine_first(last)
+    names = sorted({c.split("/", 1)[1] for c in table.columns},
+                   key=lambda n: (n != "loss", n))
+    ncols = min(3, len(names))
+    nrows = math.ceil(len(names) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        values = []
+        for stage in ("train", "val", "test"):
+            col = f"{stage}/{name}"
+            if col not in table:
+                continue
+            series = table[col].dropna()
+            values += series.tolist()
+            epochs = series.index
+            if stage == "test" or len(series) == 1:
+                ax.plot(epochs, series.values, "o", label=stage)
+            else:
+                ax.plot(epochs, series.values, "-" if stage == "train" else "--", label=stage)
+        positive = [v for v in values if v > 0]
+        if name == "loss" and positive and len(positive) == len(values) and \
+                max(positive) / min(positive) > 100:
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return Path(out_png)
