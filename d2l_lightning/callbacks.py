@@ -12,7 +12,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 from pytorch_lightning import Callback
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import (
+    ModelCheckpoint,
+    ModelSummary,
+    ProgressBar,
+    RichModelSummary,
+    RichProgressBar,
+)
 
 from d2l_lightning.compat import batches_done_in_epoch, request_stop_after_batch
 
@@ -302,3 +308,32 @@ class Compile(Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         pl_module.compile(backend=self.backend, mode=self.mode)
 
+
+
+def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) -> list[Callback]:
+    """The callbacks of one CLI command, on top of those the config lists: only what the command
+    uses, since each callback costs a few microseconds per hook call, every step. (`command` None
+    is a script that builds the CLI with run=False and calls `trainer.fit` itself: K-fold,
+    benchmarks; it gets fit's.)"""
+    callbacks: list[Callback] = list(trainer_cfg.get("callbacks") or []) + [BookEpochLine()]
+    if command == "predict":
+        callbacks.append(PredictionWriter(run_dir))
+    if command in (None, "fit"):
+        # absolute, as the path in a checkpoint must match when a fit resumes in the same folder
+        ckpt_dir = run_dir.resolve() / "checkpoints"
+        # Two checkpoint callbacks: Lightning 2.6 refreshes `save_last` only in steps where a
+        # top-k checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps
+        # the latest state (overwritten each epoch), the second the best by the model's monitor.
+        callbacks += [FiniteLossGuard(), SaveOnSignal(run_dir),
+                      ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                      enable_version_counter=False),
+                      BestCheckpoint(ckpt_dir, model.monitor, model.monitor_mode)]
+    bar = trainer_cfg.get("enable_progress_bar") is not False and \
+        not any(isinstance(cb, ProgressBar) for cb in callbacks)
+    if bar:
+        callbacks.append(ThrottledProgressBar())  # Lightning's default bar, redrawn less often
+    if trainer_cfg.get("enable_model_summary") is not False and \
+            not any(isinstance(cb, ModelSummary) for cb in callbacks):
+        # the depth at which the model's own layers show, each with its input/output shapes
+        callbacks.append((RichModelSummary if bar else ModelSummary)(max_depth=model.summary_depth))
+    return callbacks

@@ -12,29 +12,31 @@ import sys
 import warnings
 from pathlib import Path
 
-from pytorch_lightning.callbacks import ModelCheckpoint, ModelSummary, ProgressBar, RichModelSummary
 from pytorch_lightning.cli import LightningCLI
 
 import d2l_lightning.datamodules  # noqa: F401  (registers the short class names)
 import d2l_lightning.models  # noqa: F401
 from d2l_lightning import loggers, runs
-from d2l_lightning.callbacks import (BestCheckpoint, BookEpochLine, FiniteLossGuard, PredictionWriter,
-                                     SaveOnSignal, ThrottledProgressBar)
+from d2l_lightning.callbacks import command_callbacks
 from d2l_lightning.compat import KeepConfigModel
 from d2l_lightning.core import D2LDataModule, D2LModule
 from d2l_lightning.errors import D2LError
-from d2l_lightning.plots import plot_curves
-from d2l_lightning.plugins import SyncBatchNorms
+from d2l_lightning.plots import plot_run
+from d2l_lightning.plugins import with_sync_batchnorms
 
 # Warnings that say nothing to a user of this CLI, each for a reason; installed only while a
 # command runs (`main`), never at import.
 KNOWN_WARNINGS = (
-    # Lightning 2.6 calls a torch pytree API that torch 2.14 deprecates; nothing a user can change
+    # Lightning 2.6 calls a torch pytree API that torch 2.14 deprecates, and jsonargparse APIs that
+    # jsonargparse 4.49 deprecates (we pin jsonargparse < 5); nothing a user can change
     r".*LeafSpec.*",
+    r"(?s).*(was deprecated in v4\.|only one JsonargparseDeprecationWarning per type).*",
     # epoch metrics are reduced over ranks by the module itself (D2LModule._log_epoch)
     r".*It is recommended to use .self.log.*sync_dist=True.*",
     # test/validate/predict restore a fit checkpoint, which holds the checkpoint callbacks' state
     r".*callbacks used to create the checkpoint need to be provided.*",
+    # train metrics are exact epoch means logged at each epoch's end, whatever log_every_n_steps
+    r".*smaller than the logging interval.*",
     # a mid-epoch checkpoint resumes exactly: the data module's training loader skips the epoch's
     # trained batches (D2LDataLoader), which Lightning's check for a `state_dict` loader misses
     r".*resuming from a checkpoint that ended before the epoch ended.*",
@@ -55,14 +57,19 @@ class D2LCLI(KeepConfigModel, LightningCLI):
     def __init__(self, args=None, run: bool = True, **kwargs):
         self.run_dir: Path | None = None
         self.resume_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint a fit continues
-        super().__init__(
-            D2LModule, D2LDataModule, subclass_mode_model=True, subclass_mode_data=True,
-            save_config_callback=loggers.RunConfigSaver, save_config_kwargs={"overwrite": True},
-            seed_everything_default=0, auto_configure_optimizers=False,
-            trainer_defaults={"default_root_dir": "logs", "log_every_n_steps": 10},
-            parser_kwargs={"description": "d2l-lightning: the book's experiments as Lightning runs."},
-            args=args, run=run, **kwargs,
-        )
+        argv = sys.argv
+        if args is not None:  # the whole command line (tests, scripts): the process's own argv is set
+            sys.argv = argv[:1]  # aside meanwhile, else Lightning warns that both were given
+        try:
+            super().__init__(
+                D2LModule, D2LDataModule, subclass_mode_model=True, subclass_mode_data=True,
+                save_config_callback=loggers.RunConfigSaver, save_config_kwargs={"overwrite": True},
+                seed_everything_default=0, auto_configure_optimizers=False,
+                trainer_defaults={"default_root_dir": "logs", "log_every_n_steps": 10},
+                parser_kwargs={"description": "d2l-lightning: the book's experiments as Lightning runs."},
+                args=args, run=run, **kwargs)
+        finally:
+            sys.argv = argv
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_argument("--run_name", type=str | None, default=None,
@@ -77,31 +84,22 @@ class D2LCLI(KeepConfigModel, LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self._command_config()
-        name = runs.run_name(cfg.get("run_name"), cfg.get("config"), cfg.model.class_path if cfg.get("model") else None)
+        name = runs.run_name(cfg.get("run_name"), cfg.get("config"), cfg.get("model.class_path"))
         root = Path(cfg.trainer.default_root_dir or "logs")
-        ckpt = cfg.get("ckpt_path")
-        self.run_dir = None
-        if ckpt and ckpt not in ("best", "hpc", "registry"):
-            if ckpt == "last":
-                cfg.ckpt_path = ckpt = str(runs.find_last_checkpoint(root, name))
-                print(f"resuming from {ckpt}", flush=True)
-            state = runs.check_checkpoint(ckpt)
+        if cfg.get("ckpt_path") not in (None, "best", "hpc", "registry"):
+            cfg.ckpt_path, home, self.resume_at = runs.resolve_checkpoint(cfg.ckpt_path, root, name)
             if "weights_only" in cfg and cfg.weights_only is None:
-                cfg.weights_only = True  # Lightning loads it as checked here: tensors and plain values only
-            home = runs.run_dir_of_checkpoint(ckpt)
-            if self.subcommand == "fit" and home is not None and not cfg.get("run_version"):
-                self.run_dir = runs.use_run_dir(home)  # resuming is the same run, in its folder
-                self.resume_at = (int(state.get("epoch", 0)), int(state.get("global_step", 0)))
-                # its own checkpoints are expected there (scoped to this command by `main`)
+                cfg.weights_only = True  # Lightning loads it as checked: tensors and plain values only
+            if self.subcommand != "fit" or home is None or cfg.get("run_version"):
+                self.resume_at = None
+            else:  # resuming is the same run, in its folder, where its own checkpoints are expected
+                self.run_dir = runs.use_run_dir(home)
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         if self.run_dir is None:
             self.run_dir = runs.make_run_dir(root, name, cfg.get("run_version"))
         cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
         cfg.run_version = None  # ... but gets a run directory of its own
-        section = runs.section_config(cfg.get("config"))
-        group = section.parent.name if section is not None and section.parent.name.startswith("ch") else "other"
-        tags = [group, str(cfg.model.class_path).rsplit(".", 1)[-1],
-                str(cfg.data.class_path).rsplit(".", 1)[-1] if cfg.get("data") else "none", self.subcommand or "script"]
+        group, tags = loggers.group_and_tags(runs.section_config(cfg.get("config")), cfg, self.subcommand)
         loggers.configure_loggers(cfg, self.run_dir, name, group, tags,
                                   loggers.wandb_run_id(self.run_dir) if self.resume_at else None)
 
@@ -118,52 +116,23 @@ class D2LCLI(KeepConfigModel, LightningCLI):
         loggers.after_instantiation(self.trainer, self.resume_at)
 
     def instantiate_trainer(self, **kwargs):
-        # Only what the command uses: each callback costs a few us per hook call, every step.
-        # (run=False, with no subcommand, is a script that calls trainer.fit itself: K-fold, benchmarks.)
-        callbacks = [BookEpochLine()]
-        if self.subcommand == "predict":
-            callbacks.append(PredictionWriter(self.run_dir))
+        trainer_cfg = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         if self.subcommand not in (None, "fit"):
             kwargs["enable_checkpointing"] = False  # evaluation writes no checkpoint
-        else:
-            # absolute, as the path in a checkpoint must match when a fit resumes in the same folder
-            ckpt_dir = self.run_dir.resolve() / "checkpoints"
-            # Two checkpoint callbacks: Lightning 2.6 refreshes `save_last` only in steps where a
-            # top-k checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps
-            # the latest state (overwritten each epoch), the second the best by the model's monitor.
-            callbacks += [FiniteLossGuard(), SaveOnSignal(self.run_dir),
-                          ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                                          enable_version_counter=False),
-                          BestCheckpoint(ckpt_dir, self.model.monitor, self.model.monitor_mode)]
-        trainer_cfg = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
-        extra = list(trainer_cfg.get("callbacks") or []) + callbacks
-        bar = trainer_cfg.get("enable_progress_bar") is not False and \
-            not any(isinstance(cb, ProgressBar) for cb in extra)
-        if bar:
-            extra.append(ThrottledProgressBar())  # Lightning's default bar, redrawn less often
-        if trainer_cfg.get("enable_model_summary") is not False and \
-                not any(isinstance(cb, ModelSummary) for cb in extra):
-            # the depth at which the model's own layers show, each with its input/output shapes
-            extra.append((RichModelSummary if bar else ModelSummary)(max_depth=self.model.summary_depth))
         if trainer_cfg.get("sync_batchnorm"):  # ours: Lightning's plugin, plus our scratch BatchNorm
-            plugins = trainer_cfg.get("plugins") or []
-            kwargs["plugins"] = [*(plugins if isinstance(plugins, list) else [plugins]), SyncBatchNorms()]
-        return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=extra, **kwargs)
+            kwargs["plugins"] = with_sync_batchnorms(trainer_cfg.get("plugins"))
+        callbacks = command_callbacks(self.subcommand, self.run_dir, self.model, trainer_cfg)
+        return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=callbacks, **kwargs)
 
     def finish(self) -> None:
         """After every command: closes the loggers, draws curves.png and prints the run directory."""
         if not self.trainer.is_global_zero or self.run_dir is None:
             return
         loggers.finalize(self.trainer)
-        sources = []
         ckpt = self._command_config().get("ckpt_path")
-        home = runs.run_dir_of_checkpoint(ckpt) if ckpt and self.subcommand != "fit" else None
-        if home is not None:  # draw the curves of the run that trained the model
-            sources.append(home / "metrics.csv")
-        sources.append(self.run_dir / "metrics.csv")
-        sources = [p for p in sources if p.is_file()]
-        if sources:
-            plot_curves(sources, self.run_dir / "curves.png", title=self.run_dir.parent.name)
+        # test/predict: the curves of the run that trained the model, with this command's results
+        trained_by = runs.run_dir_of_checkpoint(ckpt) if ckpt and self.subcommand != "fit" else None
+        plot_run(self.run_dir, trained_by)
         print(f"run directory: {self.run_dir}", flush=True)
 
     after_fit = after_validate = after_test = after_predict = finish
@@ -193,12 +162,8 @@ def run(args: list[str]) -> tuple[Path | None, str]:
     """Runs one command in this process (as `main`), capturing what it prints; returns the run
     directory it printed and the text. For scripts and tests that drive several runs."""
     out = io.StringIO()
-    argv, sys.argv = sys.argv, sys.argv[:1]  # `args` is the whole command line of this run
-    try:
-        with contextlib.redirect_stdout(out):
-            main(args)
-    finally:
-        sys.argv = argv
+    with contextlib.redirect_stdout(out):
+        main(args)
     text = out.getvalue()
     found = re.findall(r"run directory: (.+)", text)
     return (Path(found[-1].strip()) if found else None), text

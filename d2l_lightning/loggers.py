@@ -85,6 +85,14 @@ class RunConfigSaver(SaveConfigCallback):
                 logger.log_hyperparams({"config": config})
 
 
+def group_and_tags(section: Path | None, cfg: Namespace, command: str | None) -> tuple[str, list[str]]:
+    """W&B group (the chapter: `ch03`) and tags (chapter, model, data, command) of a run."""
+    group = section.parent.name if section is not None and section.parent.name.startswith("ch") else "other"
+    model = str(cfg.model.class_path).rsplit(".", 1)[-1]
+    data = str(cfg.data.class_path).rsplit(".", 1)[-1] if cfg.get("data") else "none"
+    return group, [group, model, data, command or "script"]
+
+
 def configure_loggers(cfg: Namespace, run_dir: Path, name: str, group: str, tags: list[str],
                       wandb_id: str | None = None) -> None:
     """Rewrites `cfg.trainer.logger` so every logger writes into `run_dir`: a CSV logger always

@@ -90,3 +90,12 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
     return Path(out_png)
+
+
+def plot_run(run_dir: Path, trained_by: Path | None = None) -> Path | None:
+    """Draws `run_dir/curves.png` from the run's metrics.csv; for a test or predict command,
+    `trained_by` is the run that trained its checkpoint, whose curves are drawn with this
+    command's results as points."""
+    sources = [p for p in ([trained_by / "metrics.csv"] if trained_by else []) + [run_dir / "metrics.csv"]
+               if p.is_file()]
+    return plot_curves(sources, run_dir / "curves.png", title=run_dir.parent.name) if sources else None

@@ -23,3 +23,8 @@ class SyncBatchNorms(TorchSyncBatchNorm):
             if isinstance(module, BatchNorm):
                 module.sync = False
         return super().revert(model)
+
+
+def with_sync_batchnorms(plugins) -> list:
+    """The trainer's `plugins` (None, one or a list) plus `SyncBatchNorms`."""
+    return [*(plugins if isinstance(plugins, list) else [plugins] if plugins else []), SyncBatchNorms()]

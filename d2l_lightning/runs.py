@@ -48,9 +48,9 @@ def run_name(explicit: str | None, configs: list, model_class_path: str | None) 
 def run_dir_of_checkpoint(ckpt_path: str | Path) -> Path | None:
     """The run folder a checkpoint belongs to (`<run>/checkpoints/x.ckpt` with `<run>/config.yaml`),
     or None for a checkpoint kept elsewhere."""
-    run = Path(ckpt_path).resolve().parent.parent
-    if Path(ckpt_path).resolve().parent.name == "checkpoints" and (run / "config.yaml").is_file():
-        return run
+    path = Path(ckpt_path)
+    if path.resolve().parent.name == "checkpoints" and (path.resolve().parent.parent / "config.yaml").is_file():
+        return path.parent.parent  # as the user wrote it (relative stays relative)
     return None
 
 
@@ -84,7 +84,7 @@ def use_run_dir(run_dir: Path) -> Path:
 
 def find_last_checkpoint(root: Path, name: str) -> Path:
     """`--ckpt_path last`: the newest `checkpoints/last.ckpt` of this experiment's runs."""
-    found = list((root / name).glob("*/checkpoints/last.ckpt")) + list((root / name).glob("*/*/checkpoints/last.ckpt"))
+    found = [*(root / name).glob("*/checkpoints/last.ckpt"), *(root / name).glob("*/*/checkpoints/last.ckpt")]
     if not found:
         raise CheckpointError(f"--ckpt_path last: no earlier run of {name!r} under {root / name} has "
                               "checkpoints/last.ckpt. Give the checkpoint's path instead.")
@@ -109,3 +109,13 @@ def check_checkpoint(ckpt: str) -> dict:
         raise CheckpointError(f"--ckpt_path {ckpt} holds no model weights (no state_dict): it is not a "
                               "Lightning checkpoint.")
     return state
+
+
+def resolve_checkpoint(ckpt: str, root: Path, name: str) -> tuple[str, Path | None, tuple[int, int]]:
+    """A `--ckpt_path` value (a path, or `last`) -> (the checked path, the run folder it belongs to
+    or None, its (epoch, global step))."""
+    if ckpt == "last":
+        ckpt = str(find_last_checkpoint(root, name))
+        print(f"resuming from {ckpt}", flush=True)
+    state = check_checkpoint(ckpt)
+    return ckpt, run_dir_of_checkpoint(ckpt), (int(state.get("epoch", 0)), int(state.get("global_step", 0)))

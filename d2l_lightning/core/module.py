@@ -22,7 +22,6 @@ from d2l_lightning.compat import FastHookNames
 from d2l_lightning.errors import CheckpointError, ConfigError, check_range
 
 
-
 def accuracy(y_hat: Tensor, y: Tensor) -> Tensor:
     """Fraction of rows whose highest score is the true class (book 3.6 `accuracy`)."""
     return (y_hat.argmax(dim=1) == y).float().mean()
@@ -200,6 +199,13 @@ class D2LModule(FastHookNames, pl.LightningModule):
         return trainer.datamodule if trainer is not None else None
 
     # --- Lightning hooks ---------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Data without a validation set (3.16 trained on the whole training set, a language model
+        # without held-out text): no validation loop, rather than one over an empty loader.
+        dm = self.datamodule
+        if stage == "fit" and dm is not None and getattr(dm, "val_set", True) is None:
+            self.trainer.limit_val_batches = 0
+
     def configure_model(self, datamodule: Any = None) -> None:
         """Builds the model from the data once (idempotent: Lightning calls it for every command)."""
         if self.built:
@@ -228,8 +234,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
             optimizer = self.optimizer(self.param_groups())
             scheduler = self.scheduler(optimizer) if self.scheduler is not None else None
         except (ValueError, TypeError) as e:
+            reason = str(e).rstrip(".")
             raise ConfigError(f"{type(self).__name__}: the optimizer or scheduler in the config cannot "
-                              f"be built: {e}. Fix model.init_args.optimizer / scheduler.") from None
+                              f"be built: {reason}. Fix model.init_args.optimizer / scheduler.") from None
         if scheduler is None:
             return optimizer
         config = {"scheduler": scheduler}

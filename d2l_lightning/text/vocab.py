@@ -1,4 +1,4 @@
-"""Small text tools the book needs (no torchtext, see the README): a token vocabulary."""
+"""The token vocabulary (no torchtext: it does not import with current torch)."""
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -7,6 +7,10 @@ import torch
 from torch import Tensor
 
 from d2l_lightning.errors import ConfigError
+
+#: the special tokens of sequence models: padding, begin and end of sequence, unknown word
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIALS = (PAD, BOS, EOS)
 
 
 class Vocab:
@@ -35,8 +39,32 @@ class Vocab:
         self.unk_token = unk_token
         self.counts = counts
 
+    @classmethod
+    def for_sequences(cls, tokens: Iterable[str], min_freq: int = 1) -> "Vocab":
+        """The vocabulary of sequence-to-sequence and classification data: `<unk>` first (index 0),
+        then `<pad>`, `<bos>`, `<eos>`, then the tokens seen at least `min_freq` times."""
+        return cls(tokens, min_freq=min_freq, reserved=SPECIALS, unk_token=UNK)
+
     def __len__(self) -> int:
         return len(self.idx_to_token)
+
+    def index(self, token: str) -> int:
+        """The index of a token that must be in the vocabulary (a special token, say)."""
+        if token not in self.token_to_idx:
+            raise KeyError(f"{token!r} is not in this vocabulary")
+        return self.token_to_idx[token]
+
+    @property
+    def pad(self) -> int:
+        return self.index(PAD)
+
+    @property
+    def bos(self) -> int:
+        return self.index(BOS)
+
+    @property
+    def eos(self) -> int:
+        return self.index(EOS)
 
     def __contains__(self, token: str) -> bool:
         return token in self.token_to_idx
