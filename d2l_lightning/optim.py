@@ -7,19 +7,9 @@ take parameter groups, and save/restore through `state_dict` like the builtins.
 import torch
 from torch.optim import Optimizer
 
+from d2l_lightning.errors import check_range
+
 __all__ = ["SGD", "Momentum", "AdaGrad", "RMSProp", "AdaDelta", "Adam"]
-
-
-def _positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"{name} must be positive, got {value} (the learning rate must be positive)")
-
-
-def _check(name: str, value: float, low: float, high: float | None = None) -> None:
-    """value in [low, high) (or >= low without high)."""
-    if value < low or (high is not None and value >= high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high})"
-        raise ValueError(f"{name} must be {bound}, got {value}")
 
 
 class _BookOptimizer(Optimizer):
@@ -49,8 +39,8 @@ class SGD(_BookOptimizer):
     """
 
     def __init__(self, params, lr: float = 0.1, weight_decay: float = 0.0):
-        _positive("lr", lr)
-        _check("weight_decay", weight_decay, 0.0)
+        check_range("lr", lr, "> 0", "It is the learning rate, the size of every step.")
+        check_range("weight_decay", weight_decay, ">= 0")
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
     def update(self, p, grad, state, group):
@@ -64,8 +54,8 @@ class Momentum(_BookOptimizer):
     Equals `torch.optim.SGD(lr, momentum)` (which keeps v / lr) while lr is constant."""
 
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.5):
-        _positive("lr", lr)
-        _check("momentum", momentum, 0.0, 1.0)
+        check_range("lr", lr, "> 0", "It is the learning rate, the size of every step.")
+        check_range("momentum", momentum, "[0, 1)", "It is the fraction of the velocity kept each step.")
         super().__init__(params, dict(lr=lr, momentum=momentum))
 
     def update(self, p, grad, state, group):
@@ -81,8 +71,8 @@ class AdaGrad(_BookOptimizer):
     (`torch.optim.Adagrad` adds its eps, default 1e-10, after the root)."""
 
     def __init__(self, params, lr: float = 0.1, eps: float = 1e-6):
-        _positive("lr", lr)
-        _check("eps", eps, 0.0)
+        check_range("lr", lr, "> 0", "It is the learning rate, the size of every step.")
+        check_range("eps", eps, ">= 0")
         super().__init__(params, dict(lr=lr, eps=eps))
 
     def update(self, p, grad, state, group):
@@ -98,9 +88,9 @@ class RMSProp(_BookOptimizer):
     inside the root (`torch.optim.RMSprop(alpha=gamma)` adds eps after the root)."""
 
     def __init__(self, params, lr: float = 0.01, gamma: float = 0.9, eps: float = 1e-6):
-        _positive("lr", lr)
-        _check("gamma", gamma, 0.0, 1.0)
-        _check("eps", eps, 0.0)
+        check_range("lr", lr, "> 0", "It is the learning rate, the size of every step.")
+        check_range("gamma", gamma, "[0, 1)", "It is the decay rate of the squared-gradient average.")
+        check_range("eps", eps, ">= 0")
         super().__init__(params, dict(lr=lr, gamma=gamma, eps=eps))
 
     def update(self, p, grad, state, group):
@@ -117,8 +107,8 @@ class AdaDelta(_BookOptimizer):
     eps = 1e-5. The same rule as `torch.optim.Adadelta(lr=1, rho, eps)`."""
 
     def __init__(self, params, rho: float = 0.9, eps: float = 1e-5):
-        _check("rho", rho, 0.0, 1.0)
-        _check("eps", eps, 0.0)
+        check_range("rho", rho, "[0, 1)", "It is the decay rate of both running averages.")
+        check_range("eps", eps, ">= 0")
         super().__init__(params, dict(rho=rho, eps=eps))
 
     def update(self, p, grad, state, group):
@@ -138,10 +128,10 @@ class Adam(_BookOptimizer):
 
     def __init__(self, params, lr: float = 0.01, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-6):
-        _positive("lr", lr)
-        _check("beta1", beta1, 0.0, 1.0)
-        _check("beta2", beta2, 0.0, 1.0)
-        _check("eps", eps, 0.0)
+        check_range("lr", lr, "> 0", "It is the learning rate, the size of every step.")
+        check_range("beta1", beta1, "[0, 1)", "It is the decay rate of the gradient average.")
+        check_range("beta2", beta2, "[0, 1)", "It is the decay rate of the squared-gradient average.")
+        check_range("eps", eps, ">= 0")
         super().__init__(params, dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps))
 
     def update(self, p, grad, state, group):

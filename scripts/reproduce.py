@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from d2l_lightning.plots import epoch_table
 from d2l_lightning.cli import run as run_cli
+from d2l_lightning.plots import epoch_table
 
 SHOW = ["train/loss", "train/acc", "val/loss", "val/acc", "val/w_err", "val/b_err", "val/w_norm",
         "train/log_rmse", "val/log_rmse"]

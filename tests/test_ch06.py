@@ -12,10 +12,10 @@ from conftest import QUIET, REPO, SHARED_DATA, run_cli, tiny_data_args
 from torch import nn
 
 from d2l_lightning.datamodules import CharSequenceData, JayChouLyrics
-from d2l_lightning.datamodules.text import Vocab
 from d2l_lightning.errors import ConfigError
 from d2l_lightning.models import GRUScratch, LSTMScratch, RNNModel, RNNScratch
 from d2l_lightning.scratch import GRULayerScratch, LSTMLayerScratch, RNNLayerScratch, grad_clipping, one_hot
+from d2l_lightning.text import Vocab
 
 needs_lyrics = pytest.mark.skipif(not (SHARED_DATA / "jaychou_lyrics.txt.zip").is_file(),
                                   reason="real data (../shared/data) not present")
@@ -76,7 +76,7 @@ def test_random_sampling_properties():
 
 
 def test_bad_sampling_options():
-    with pytest.raises(ConfigError, match="num_steps must be a positive integer"):
+    with pytest.raises(ConfigError, match="num_steps must be at least 1, got 0"):
         CharSequenceData(num_steps=0)
     with pytest.raises(ConfigError, match="sampling must be one of"):
         CharSequenceData(sampling="shuffled")
@@ -328,7 +328,7 @@ def test_fit_samples_test_and_predict_from_checkpoint(lyrics_dir, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--data.init_args.num_steps", "0"], "num_steps must be a positive integer"),
+    (["--data.init_args.num_steps", "0"], "num_steps must be at least 1, got 0"),
     (["--data.init_args.prefixes", '["分开", ""]'], "non-empty"),
     (["--data.init_args.prefixes", '["分开X"]'], "not in the training text"),
     (["--data.init_args.sampling", "shuffled"], "sampling must be one of"),

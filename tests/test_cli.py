@@ -175,11 +175,11 @@ def test_kaggle_house_kfold_and_submission(house_dir, capsys):
     (["--config", "does/not/exist.yaml"], "does/not/exist.yaml"),
     (["--model", "NoSuchModel"], "NoSuchModel"),
     (["--data", "NoSuchData"], "NoSuchData"),
-    (["--data.init_args.resize", "0"], "resize must be a positive image size"),
+    (["--data.init_args.resize", "0"], "resize must be at least 1 (or null), got 0"),
     (["--data.init_args.batch_size", "0"], "batch_size must be at least 1, got 0"),
     (["--data.init_args.batch_size", "many"], "batch_size"),
-    (["--model.init_args.dropout1", "1.0"], "dropout probabilities must be in [0, 1)"),
-    (["--model.init_args.optimizer.init_args.lr", "-0.1"], "learning rate must be positive"),
+    (["--model.init_args.dropout1", "1.0"], "dropout1 must be in [0, 1), got 1.0"),
+    (["--model.init_args.optimizer.init_args.lr", "-0.1"], "lr must be greater than 0, got -0.1"),
 ])
 def test_bad_input_is_one_clear_error(args, message, fashion_dir, capsys):
     config = "configs/ch03/3.13_dropout_scratch.yaml"

@@ -129,7 +129,7 @@ def test_trajectory_script_and_plots(tmp_path, capsys):
     assert line == "epoch 20, x1 -0.062843, x2 0.001202" and (tmp_path / "m.png").stat().st_size > 1000
     assert trajectory.main(["--optimizer", "torch.optim.SGD", "--hp", "lr=0.1", "--out",
                             str(tmp_path / "t.png")]) == "epoch 20, x1 -0.057646, x2 -0.000073"
-    with pytest.raises(SystemExit, match="lr must be positive"):
+    with pytest.raises(SystemExit, match="lr must be greater than 0, got -1"):
         trajectory.main(["--optimizer", "Adam", "--hp", "lr=-1", "--out", str(tmp_path / "x.png")])
     with pytest.raises(SystemExit, match="unknown optimizer"):
         trajectory.main(["--optimizer", "NoSuch", "--out", str(tmp_path / "x.png")])

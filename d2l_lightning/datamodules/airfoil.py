@@ -10,7 +10,7 @@ import torch
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
 from d2l_lightning.datamodules.download import DataFile, fetch
-from d2l_lightning.errors import ConfigError, DataError
+from d2l_lightning.errors import DataError, check_range
 
 FILE = DataFile(
     "airfoil_self_noise.dat",
@@ -29,8 +29,7 @@ class Airfoil(D2LDataModule):
     def __init__(self, batch_size: int = 10, num_examples: int = 1500, checksum: bool = True,
                  num_workers: int = 0, data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
-        if num_examples < 1:
-            raise ConfigError(f"num_examples must be positive, got {num_examples}.")
+        check_range("num_examples", num_examples, ">= 1", "Rows kept after standardising (book 1500).")
         self.num_examples, self.checksum = num_examples, checksum
 
     def setup(self, stage: str | None = None) -> None:

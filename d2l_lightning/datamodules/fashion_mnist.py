@@ -16,7 +16,7 @@ from torch import Tensor
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
 from d2l_lightning.datamodules.download import DataFile, fetch
-from d2l_lightning.errors import ConfigError, DataError
+from d2l_lightning.errors import ConfigError, DataError, check_range
 
 # the S3 website endpoint serves plain HTTP only; the MD5 check guards the content
 _MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -79,12 +79,12 @@ class FashionMNIST(D2LDataModule):
                  train_subset: int | None = None, checksum: bool = True, num_workers: int = 0,
                  data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
-        if resize is not None and resize <= 0:
-            raise ConfigError(f"resize must be a positive image size, got {resize}; use null for 28x28.")
-        if val_split < 0:
-            raise ConfigError(f"val_split must be >= 0 (a fraction or a count), got {val_split}.")
-        if train_subset is not None and train_subset < 1:
-            raise ConfigError(f"train_subset must be a positive count or null, got {train_subset}.")
+        check_range("resize", resize, ">= 1", "It is the image size; use null for 28x28.", none_ok=True)
+        check_range("val_split", val_split, ">= 0",
+                    "A fraction in (0, 1) or a count of training images to hold out; 0 validates on the "
+                    "test split.")
+        check_range("train_subset", train_subset, ">= 1", "A count of training images; null trains on all.",
+                    none_ok=True)
         self.resize = resize
         self.val_split = val_split
         self.train_subset = train_subset

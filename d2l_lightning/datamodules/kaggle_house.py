@@ -12,7 +12,7 @@ import torch
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset
 from d2l_lightning.datamodules.download import DataFile, fetch
-from d2l_lightning.errors import ConfigError, DataError
+from d2l_lightning.errors import DataError, check_range
 
 _BOOK_REPO = "https://raw.githubusercontent.com/ShusenTang/Dive-into-DL-PyTorch/master/data/kaggle_house/"
 FILES = [
@@ -68,10 +68,9 @@ class KaggleHouse(D2LDataModule):
                  log_skewed: bool = False, checksum: bool = True, num_workers: int = 0,
                  data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
-        if num_folds < 2:
-            raise ConfigError(f"num_folds must be at least 2, got {num_folds}.")
-        if fold is not None and not 0 <= fold < num_folds:
-            raise ConfigError(f"fold must be in [0, {num_folds}) or null, got {fold}.")
+        check_range("num_folds", num_folds, ">= 2")
+        check_range("fold", fold, f"[0, {num_folds})", "null trains on every house, with no validation.",
+                    none_ok=True)
         self.num_folds, self.fold, self.checksum = num_folds, fold, checksum
         self.log_skewed = log_skewed
         self.num_features: int | None = None

@@ -16,8 +16,8 @@ from d2l_lightning.core.datamodule import (
     keep_batch,
 )
 from d2l_lightning.datamodules.download import DataFile, fetch
-from d2l_lightning.datamodules.text import Vocab
-from d2l_lightning.errors import ConfigError, DataError
+from d2l_lightning.errors import ConfigError, DataError, check_range
+from d2l_lightning.text import Vocab
 
 FILES = [DataFile(
     "jaychou_lyrics.txt.zip", "sha256:3cfedd7d174111cdad5a27eaffaa6a2432a2842cf2590a03dd8a97610ea07043",
@@ -80,12 +80,9 @@ class CharSequenceData(D2LDataModule):
                  prefixes: Sequence[str] = ("分开", "不分开"), pred_len: int = 50, temperature: float = 0.0,
                  val_fraction: float = 0.0, num_workers: int = 0, data_dir: str | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
-        if not 0 <= val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}.")
+        check_range("val_fraction", val_fraction, "[0, 1)", "0 = no validation text.")
         self.val_fraction = val_fraction
-        if num_steps < 1:
-            raise ConfigError(f"num_steps must be a positive integer, got {num_steps}. Set "
-                              "data.init_args.num_steps (book: 35).")
+        check_range("num_steps", num_steps, ">= 1", "Set data.init_args.num_steps (book: 35).")
         if sampling not in SAMPLINGS:
             raise ConfigError(f"sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}.")
         if isinstance(prefixes, str):
@@ -93,10 +90,8 @@ class CharSequenceData(D2LDataModule):
         if not prefixes or any(not isinstance(p, str) or not p for p in prefixes):
             raise ConfigError(f"prefixes must be a list of non-empty strings, got {list(prefixes)!r}: "
                               "generation continues a prefix, so it needs at least one character.")
-        if pred_len < 0:
-            raise ConfigError(f"pred_len must be >= 0, got {pred_len}.")
-        if temperature < 0:
-            raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}.")
+        check_range("pred_len", pred_len, ">= 0")
+        check_range("temperature", temperature, ">= 0", "0 = greedy.")
         self.num_steps, self.sampling = num_steps, sampling
         self.prefixes, self.pred_len, self.temperature = list(prefixes), pred_len, temperature
         self.vocab: Vocab | None = None
@@ -178,8 +173,7 @@ class JayChouLyrics(CharSequenceData):
         super().__init__(batch_size=batch_size, num_steps=num_steps, sampling=sampling, prefixes=prefixes,
                          pred_len=pred_len, temperature=temperature, val_fraction=val_fraction,
                          num_workers=num_workers, data_dir=data_dir)
-        if num_chars is not None and num_chars < 2:
-            raise ConfigError(f"num_chars must be at least 2 (or null for all), got {num_chars}.")
+        check_range("num_chars", num_chars, ">= 2", "null = all the text.", none_ok=True)
         self.num_chars, self.checksum = num_chars, checksum
 
     def read_text(self) -> str:

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import ConfigError, check_range
 
 
 class SyntheticLinear(D2LDataModule):
@@ -31,8 +31,8 @@ class SyntheticLinear(D2LDataModule):
                  true_w: tuple[float, ...] | float = (2.0, -3.4), true_b: float = 4.2, noise: float = 0.01,
                  batch_size: int = 10, seed: int = 0):
         super().__init__(batch_size=batch_size)
-        if num_train < 1 or num_val < 0:
-            raise ConfigError(f"num_train must be >= 1 and num_val >= 0, got {num_train} and {num_val}.")
+        check_range("num_train", num_train, ">= 1")
+        check_range("num_val", num_val, ">= 0", "0 validates on the training set.")
         w = torch.full((num_inputs,), float(true_w)) if isinstance(true_w, (int, float)) \
             else torch.tensor([float(v) for v in true_w])
         if w.numel() != num_inputs:
@@ -65,8 +65,8 @@ class PolynomialData(D2LDataModule):
                  features: Literal["cubic", "linear"] = "cubic", noise: float = 0.01,
                  batch_size: int = 10, seed: int = 0):
         super().__init__(batch_size=batch_size)
-        if num_train < 1 or num_test < 1:
-            raise ConfigError(f"num_train and num_test must be >= 1, got {num_train} and {num_test}.")
+        check_range("num_train", num_train, ">= 1")
+        check_range("num_test", num_test, ">= 1")
         g = data_generator(seed)
         n_max = 100 + num_test if num_train <= 100 else num_train + num_test
         x = torch.randn(n_max, 1, generator=g)

@@ -15,7 +15,6 @@ from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.core import Classifier, Regressor
@@ -42,9 +41,8 @@ class ImageClassifier(Classifier):
     summary_depth = 2
 
     def __init__(self, num_classes: int = 10, channels_last: bool = False, init: InitScheme = "default",
-                 init_std: float = 0.01, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_classes, optimizer=optimizer, scheduler=scheduler)
+                 init_std: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
         self.channels_last, self.init_scheme, self.init_std = channels_last, init, init_std
 
     def forward(self, X: Tensor) -> Tensor:
@@ -73,9 +71,8 @@ class EdgeDetector(_ReportsWeights, Regressor):
     an image and its edge map, with the book's loss: the *sum* of squared errors. With the data
     module's true kernel ([1, -1], bias 0) it logs `val/w_err`, `val/b_err`."""
 
-    def __init__(self, kernel_size: tuple[int, int] = (1, 2), optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+    def __init__(self, kernel_size: tuple[int, int] = (1, 2), **kwargs):
+        super().__init__(**kwargs)
         self.conv2d = Conv2D(kernel_size)
 
     def forward(self, X: Tensor) -> Tensor:  # a batch of (h, w) images

@@ -2,11 +2,10 @@
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.core import Regressor
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import check_range
 
 
 def squared_log_error(price_hat: Tensor, price: Tensor) -> Tensor:
@@ -40,11 +39,9 @@ class HousePriceRegression(Regressor):
 
     def __init__(self, num_hiddens: list[int] | None = None, dropout: float = 0.0,
                  log_target: bool = False, init_std: float | None = 0.01,
-                 output_bias: float | None = None, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}.")
+                 output_bias: float | None = None, **kwargs):
+        super().__init__(**kwargs)
+        check_range("dropout", dropout, "[0, 1)", "With 1 every unit is dropped and nothing can be learned.")
         layers: list[nn.Module] = []
         width = None  # input width of the next layer; None until known (lazy first layer)
         for h in num_hiddens or []:

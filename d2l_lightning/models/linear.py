@@ -4,7 +4,6 @@ fits), weight decay (3.12) and softmax regression (3.6 scratch, 3.7 concise)."""
 from typing import Literal
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.core import Classifier, Regressor
@@ -30,10 +29,8 @@ class _ReportsWeights:
 class LinearRegressionScratch(_ReportsWeights, Regressor):
     """3.2: w ~ N(0, sigma^2), b = 0, squared loss (y_hat - y)^2 / 2, trained with the scratch SGD."""
 
-    def __init__(self, num_inputs: int = 2, sigma: float = 0.01,
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+    def __init__(self, num_inputs: int = 2, sigma: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
         self.w = nn.Parameter(torch.randn(num_inputs, 1) * sigma)
         self.b = nn.Parameter(torch.zeros(1))
 
@@ -54,10 +51,8 @@ class LinearRegression(_ReportsWeights, Regressor):
     concise runs compute `MSELoss() / 2`)."""
 
     def __init__(self, num_inputs: int = 2, init_std: float | None = 0.01,
-                 loss: Literal["mse", "squared"] = "mse",
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+                 loss: Literal["mse", "squared"] = "mse", **kwargs):
+        super().__init__(**kwargs)
         self.net = nn.Linear(num_inputs, 1)
         self.loss_kind = loss
         if init_std is not None:
@@ -79,10 +74,8 @@ class WeightDecayScratch(LinearRegressionScratch):
     `train/loss` logs the data term alone, so runs with different lambd compare; the penalty is
     logged as `train/l2_penalty`."""
 
-    def __init__(self, num_inputs: int = 200, lambd: float = 0.0, sigma: float = 1.0,
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_inputs=num_inputs, sigma=sigma, optimizer=optimizer, scheduler=scheduler)
+    def __init__(self, num_inputs: int = 200, lambd: float = 0.0, sigma: float = 1.0, **kwargs):
+        super().__init__(num_inputs=num_inputs, sigma=sigma, **kwargs)
         self.lambd = lambd
 
     def training_step(self, batch, batch_idx):
@@ -97,11 +90,8 @@ class WeightDecay(LinearRegression):
     parameter group without decay (the book builds two optimizers for that). Squared loss / 2 and
     every parameter ~ N(0, 1), as the book."""
 
-    def __init__(self, num_inputs: int = 200, init_std: float = 1.0,
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_inputs=num_inputs, init_std=None, loss="squared", optimizer=optimizer,
-                         scheduler=scheduler)
+    def __init__(self, num_inputs: int = 200, init_std: float = 1.0, **kwargs):
+        super().__init__(num_inputs=num_inputs, init_std=None, loss="squared", **kwargs)
         nn.init.normal_(self.net.weight, std=init_std)
         nn.init.normal_(self.net.bias, std=init_std)
 
@@ -113,10 +103,8 @@ class SoftmaxRegressionScratch(Classifier):
     """3.6: o = X W + b with W ~ N(0, sigma^2) (784 x 10), b = 0; our own softmax and
     cross-entropy. `forward` returns the scores o; the loss applies the scratch softmax."""
 
-    def __init__(self, num_inputs: int = 784, num_outputs: int = 10, sigma: float = 0.01,
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
+    def __init__(self, num_inputs: int = 784, num_outputs: int = 10, sigma: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
         self.W = nn.Parameter(torch.randn(num_inputs, num_outputs) * sigma)
         self.b = nn.Parameter(torch.zeros(num_outputs))
 
@@ -131,10 +119,8 @@ class SoftmaxRegression(Classifier):
     """3.7: flatten + `nn.Linear(784, 10)` (weights ~ N(0, 0.01^2), bias 0); `nn.CrossEntropyLoss`
     combines softmax and cross-entropy stably."""
 
-    def __init__(self, num_inputs: int = 784, num_outputs: int = 10, init_std: float = 0.01,
-                 optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
+    def __init__(self, num_inputs: int = 784, num_outputs: int = 10, init_std: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_outputs))
         nn.init.normal_(self.net[1].weight, std=init_std)
         nn.init.zeros_(self.net[1].bias)

@@ -1,19 +1,13 @@
 """Chapter 3 multilayer perceptrons: 3.9 scratch, 3.10 concise, 3.13 with dropout (both ways)."""
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.core import Classifier
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import check_range
 from d2l_lightning.scratch import dropout, relu
 
-
-def _check_dropout(*ps: float) -> None:
-    for p in ps:
-        if not 0 <= p < 1:
-            raise ConfigError(f"dropout probabilities must be in [0, 1), got {p}: with 1 every unit "
-                              "is dropped and nothing can be learned.")
+_DROPOUT_HINT = "With 1 every unit is dropped and nothing can be learned."
 
 
 def normal_init_(module: nn.Module, std: float = 0.01) -> None:
@@ -27,9 +21,8 @@ class MLPScratch(Classifier):
     `nn.CrossEntropyLoss` as the book."""
 
     def __init__(self, num_inputs: int = 784, num_hiddens: int = 256, num_outputs: int = 10,
-                 sigma: float = 0.01, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
+                 sigma: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
         self.num_inputs = num_inputs
         self.W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens) * sigma)
         self.b1 = nn.Parameter(torch.zeros(num_hiddens))
@@ -45,9 +38,8 @@ class MLP(Classifier):
     """3.10: flatten, Linear(784, 256), ReLU, Linear(256, 10); every parameter ~ N(0, 0.01^2)."""
 
     def __init__(self, num_inputs: int = 784, num_hiddens: int = 256, num_outputs: int = 10,
-                 init_std: float = 0.01, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
+                 init_std: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
         self.net = nn.Sequential(nn.Flatten(), nn.Linear(num_inputs, num_hiddens), nn.ReLU(),
                                  nn.Linear(num_hiddens, num_outputs))
         normal_init_(self.net, init_std)
@@ -62,10 +54,10 @@ class DropoutMLPScratch(Classifier):
 
     def __init__(self, num_inputs: int = 784, num_hiddens1: int = 256, num_hiddens2: int = 256,
                  num_outputs: int = 10, dropout1: float = 0.2, dropout2: float = 0.5,
-                 sigma: float = 0.01, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
-        _check_dropout(dropout1, dropout2)
+                 sigma: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
+        check_range("dropout1", dropout1, "[0, 1)", _DROPOUT_HINT)
+        check_range("dropout2", dropout2, "[0, 1)", _DROPOUT_HINT)
         self.num_inputs, self.dropout1, self.dropout2 = num_inputs, dropout1, dropout2
         self.W1 = nn.Parameter(torch.randn(num_inputs, num_hiddens1) * sigma)
         self.b1 = nn.Parameter(torch.zeros(num_hiddens1))
@@ -85,10 +77,10 @@ class DropoutMLP(Classifier):
 
     def __init__(self, num_inputs: int = 784, num_hiddens1: int = 256, num_hiddens2: int = 256,
                  num_outputs: int = 10, dropout1: float = 0.2, dropout2: float = 0.5,
-                 init_std: float = 0.01, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(num_classes=num_outputs, optimizer=optimizer, scheduler=scheduler)
-        _check_dropout(dropout1, dropout2)
+                 init_std: float = 0.01, **kwargs):
+        super().__init__(num_classes=num_outputs, **kwargs)
+        check_range("dropout1", dropout1, "[0, 1)", _DROPOUT_HINT)
+        check_range("dropout2", dropout2, "[0, 1)", _DROPOUT_HINT)
         self.net = nn.Sequential(
             nn.Flatten(), nn.Linear(num_inputs, num_hiddens1), nn.ReLU(), nn.Dropout(dropout1),
             nn.Linear(num_hiddens1, num_hiddens2), nn.ReLU(), nn.Dropout(dropout2),

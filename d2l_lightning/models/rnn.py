@@ -4,17 +4,11 @@ with `nn.RNN` / `nn.GRU` / `nn.LSTM` (6.5, 6.7, 6.8), deep (6.9, `num_layers`) a
 hidden state of every time step to vocabulary logits."""
 
 import torch
-from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.core import LanguageModel
-from d2l_lightning.errors import ConfigError
+from d2l_lightning.errors import ConfigError, check_range
 from d2l_lightning.scratch import GRULayerScratch, LSTMLayerScratch, RNNLayerScratch, one_hot
-
-
-def _check(num_hiddens: int, num_layers: int) -> None:
-    if num_hiddens < 1 or num_layers < 1:
-        raise ConfigError(f"num_hiddens and num_layers must be positive, got {num_hiddens} and {num_layers}.")
 
 
 class RNNScratch(LanguageModel):
@@ -25,12 +19,12 @@ class RNNScratch(LanguageModel):
     layer = RNNLayerScratch
 
     def __init__(self, vocab_size: int | None = None, num_hiddens: int = 256, num_layers: int = 1,
-                 sigma: float = 0.01, clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
-        _check(num_hiddens, num_layers)
+                 sigma: float = 0.01, clip_theta: float | None = 0.01, pred_period: int = 0, **kwargs):
+        check_range("num_hiddens", num_hiddens, ">= 1")
+        check_range("num_layers", num_layers, ">= 1")
         self.num_hiddens, self.num_layers, self.sigma = num_hiddens, num_layers, sigma
-        super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period,
-                         optimizer=optimizer, scheduler=scheduler)
+        # set before the base class's __init__, which builds the network when vocab_size is given
+        super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period, **kwargs)
 
     def make_layer(self, num_inputs: int) -> nn.Module:
         return self.layer(num_inputs, self.num_hiddens, self.sigma)
@@ -59,12 +53,10 @@ class GRUScratch(RNNScratch):
 
     def __init__(self, vocab_size: int | None = None, num_hiddens: int = 256, num_layers: int = 1,
                  sigma: float = 0.01, reset_after: bool = False, clip_theta: float | None = 0.01,
-                 pred_period: int = 0, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
+                 pred_period: int = 0, **kwargs):
         self.reset_after = reset_after
         super().__init__(vocab_size=vocab_size, num_hiddens=num_hiddens, num_layers=num_layers, sigma=sigma,
-                         clip_theta=clip_theta, pred_period=pred_period, optimizer=optimizer,
-                         scheduler=scheduler)
+                         clip_theta=clip_theta, pred_period=pred_period, **kwargs)
 
     def make_layer(self, num_inputs: int) -> nn.Module:
         return GRULayerScratch(num_inputs, self.num_hiddens, self.sigma, reset_after=self.reset_after)
@@ -89,17 +81,15 @@ class RNNModel(LanguageModel):
 
     def __init__(self, vocab_size: int | None = None, rnn_type: str = "rnn", num_hiddens: int = 256,
                  num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
+                 clip_theta: float | None = 0.01, pred_period: int = 0, **kwargs):
         if rnn_type not in _RNN_TYPES:
             raise ConfigError(f"rnn_type must be one of {', '.join(_RNN_TYPES)}, got {rnn_type!r}.")
-        _check(num_hiddens, num_layers)
-        if not 0 <= dropout < 1:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout}.")
+        check_range("num_hiddens", num_hiddens, ">= 1")
+        check_range("num_layers", num_layers, ">= 1")
+        check_range("dropout", dropout, "[0, 1)", "It is the dropout between stacked layers (num_layers > 1).")
         self.rnn_type, self.num_hiddens, self.num_layers = rnn_type, num_hiddens, num_layers
         self.bidirectional, self.dropout = bidirectional, dropout
-        super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period,
-                         optimizer=optimizer, scheduler=scheduler)
+        super().__init__(vocab_size=vocab_size, clip_theta=clip_theta, pred_period=pred_period, **kwargs)
 
     def build_network(self, vocab_size: int) -> None:
         self.rnn = _RNN_TYPES[self.rnn_type](vocab_size, self.num_hiddens, num_layers=self.num_layers,

@@ -3,6 +3,8 @@
 import torch
 from torch import Tensor
 
+from d2l_lightning.errors import check_range
+
 
 def linreg(X: Tensor, w: Tensor, b: Tensor) -> Tensor:
     """3.2: the linear model X w + b."""
@@ -40,8 +42,7 @@ def dropout(X: Tensor, p: float, training: bool = True) -> Tensor:
     """3.13: inverted dropout. Keeps each unit with probability 1-p and scales it by 1/(1-p), so
     the expectation is unchanged. The mask uses `torch.rand` (uniform); the book's `torch.randn`
     is a bug (results.md C1)."""
-    if not 0 <= p <= 1:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    check_range("p", p, "[0, 1]", "It is the probability of dropping a unit.")
     if not training or p == 0:
         return X
     if p == 1:
