@@ -35,7 +35,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.cli import D2LCLI
-from d2l_lightning.core.module import has_uninitialized_params
 
 # What the template's configs can add for a CNN on this CPU (it has avx512_bf16): bf16-mixed precision
 # and channels_last. (a), (b) and the floor use them; (c) runs the model as the book does (fp32, NCHW).
@@ -98,14 +97,7 @@ def built(config: str, extra: list[str]) -> D2LCLI:
                        "--run_name", "benchmark"], run=False)
     model, dm = cli.model, cli.datamodule
     dm.setup("fit")
-    if has_uninitialized_params(model):
-        with torch.no_grad():
-            model(dm.example_batch()[0])
-        model.init_weights()
-    if hasattr(model, "initialize"):
-        model.initialize()
-    if getattr(model, "channels_last", False):
-        model.to(memory_format=torch.channels_last)
+    model.configure_model(dm)  # the build hook, as Lightning calls it
     return cli
 
 

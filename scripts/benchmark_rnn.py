@@ -46,8 +46,7 @@ def plain_run(config: str, epochs: int) -> float:
     cli = D2LCLI(args=["--config", config, *COMMON], run=False)  # only to build the same objects
     model, dm = cli.model, cli.datamodule
     dm.setup("fit")
-    if model.vocab_size is None:
-        model._build(len(dm.vocab))
+    model.configure_model(dm)  # the build hook, as Lightning calls it: layers sized by the vocabulary
     optimizer = model.optimizer(model.param_groups())
     consecutive = dm.sampling == "consecutive"
     model.train()

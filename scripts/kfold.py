@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from d2l_lightning.cli import D2LCLI
+from d2l_lightning.cli import D2LCLI, known_warnings_ignored
 from d2l_lightning.errors import D2LError
 from d2l_lightning.models.house import log_rmse
 
@@ -46,9 +46,10 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
             "--run_name", f"{stem}_kfold", "--run_version", f"{version}/fold{i + 1}",
             "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
             *overrides]
-        cli = D2LCLI(args=cli_args, run=False)
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
-        cli.finish()
+        with known_warnings_ignored():
+            cli = D2LCLI(args=cli_args, run=False)
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+            cli.finish()
         dm = cli.datamodule
         train_scores.append(dataset_log_rmse(cli.model, dm.train_set))
         valid_scores.append(dataset_log_rmse(cli.model, dm.val_set))

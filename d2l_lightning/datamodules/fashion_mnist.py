@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
 from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.errors import ConfigError, DataError, check_range
+from d2l_lightning.vision import to_float_images
 
 # the S3 website endpoint serves plain HTTP only; the MD5 check guards the content
 _MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -133,10 +133,7 @@ class FashionMNIST(D2LDataModule):
     def transform(self, batch):
         X, *rest = batch
         if X.dtype == torch.uint8:  # whole batch at once, on the device it will be used on
-            X = X.unsqueeze(1).float().div_(255)
-            if self.resize:
-                X = F.interpolate(X, size=(self.resize, self.resize), mode="bilinear",
-                                  align_corners=False)
+            X = to_float_images(X, self.resize)
         return (X, *rest)
 
     def prediction_frame(self, outputs) -> pd.DataFrame:

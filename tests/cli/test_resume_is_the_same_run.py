@@ -6,7 +6,7 @@ import re
 import warnings
 
 import pandas as pd
-from conftest import QUIET, REPO, run_cli, tiny_data_args
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 
 CONFIG = "configs/ch03/3.7_softmax.yaml"
 

@@ -10,13 +10,15 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import QUIET, REPO, run_cli, tiny_data_args
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from d2l_lightning.core import Classifier
 from d2l_lightning.models import MLP, HousePriceRegression
 from d2l_lightning.scratch.conv import BatchNorm
+
+pytestmark = pytest.mark.multiprocess  # every test here starts DDP ranks as processes
 
 
 class BNNet(Classifier):
@@ -110,7 +112,7 @@ def test_ddp_cli_run_logs_once_and_matches_single_process(fashion_dir, tmp_path,
     assert runs == [run_dir]  # one run directory, written by rank 0 only
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert metrics["val/acc"].notna().sum() == 2 and f"run directory: {run_dir}" in out
-    import wandb_reader
+    from helpers import wandb_reader
 
     wandb_runs = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(wandb_runs) == 1 and len(list(tmp_path.rglob("offline-run-*"))) == 1  # none from rank 1

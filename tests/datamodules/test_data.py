@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 import torch
-from conftest import QUIET, REPO, SHARED_DATA, run_cli
+from conftest import SHARED_DATA
+from helpers.cli import QUIET, REPO, run_cli
 
 from d2l_lightning.datamodules import FashionMNIST, KaggleHouse, PolynomialData, SyntheticLinear
 from d2l_lightning.datamodules.download import DataFile, fetch

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import QUIET, REPO, SHARED_DATA, run_cli, tiny_data_args
+from conftest import SHARED_DATA
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 from torch import nn
 
 from d2l_lightning.datamodules import CharSequenceData, JayChouLyrics
@@ -349,7 +350,7 @@ def test_bad_lyrics_input_is_one_clear_error(args, message, lyrics_dir, capsys):
 def test_samples_go_to_the_wandb_run_as_a_table(lyrics_dir, monkeypatch):
     import glob
 
-    import wandb_reader
+    from helpers import wandb_reader
 
     monkeypatch.delenv("WANDB_MODE")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

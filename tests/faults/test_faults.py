@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import QUIET, REPO, run_cli, tiny_data_args
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 
 LINREG = ["--config", str(REPO / "configs/ch03/3.3_linreg.yaml")]
 
@@ -32,7 +32,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_good_checkpoint(capsys
 def test_sigterm_after_the_loss_became_nan_saves_nothing(tmp_path, capsys):
     # NaN at step 161 (above); the guard reads its buffer at step 200: SIGTERM comes at step 171
     hook = tmp_path / "signal.yaml"
-    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: helpers.signal_at.SignalAt\n"
                     "      init_args: {epoch: 1, batch: 70}\n")
     with pytest.raises(SystemExit) as e:
         run_cli(["fit", *LINREG, "--model.init_args.optimizer.init_args.lr", "1.1",
@@ -77,6 +77,7 @@ def test_ckpt_path_last_resumes_the_latest_run(capsys):
     assert "no earlier run of '3.2_linreg_scratch'" in capsys.readouterr().err
 
 
+@pytest.mark.multiprocess
 def test_sigterm_during_fit_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "d2l_lightning", "fit", *LINREG, "--trainer.max_epochs", "100000", *QUIET]
@@ -102,6 +103,7 @@ def test_sigterm_during_fit_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert "resuming from" in out and f"epoch {state['epoch'] + 2}, loss" in out
 
 
+@pytest.mark.multiprocess
 @pytest.mark.parametrize("batch", [None, 2], ids=["at-epoch-end", "mid-epoch"])
 def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_path, fashion_dir):
     """A real SIGTERM in a real CLI process (sent by the process to itself at a known point), then
@@ -111,7 +113,7 @@ def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_p
             "--trainer.max_epochs", "3", *QUIET]
     straight, _ = run_cli(["fit", *args, "--run_name", "straight"])
     hook = tmp_path / "signal.yaml"
-    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: helpers.signal_at.SignalAt\n"
                     f"      init_args: {{epoch: 1, batch: {'null' if batch is None else batch}}}\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     where = "after epoch 2 " if batch is None else "in epoch 2 after 3 of its 6 batches"
@@ -132,6 +134,7 @@ def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_p
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.multiprocess
 def test_ddp_run_killed_by_sigterm_mid_epoch_and_resumed_equals_uninterrupted_run(tmp_path, fashion_dir):
     """The same under DDP (`configs/trainer/ddp_cpu.yaml`: 2 CPU processes started by Lightning's
     launcher, as a cluster would run them): every rank gets SIGTERM in epoch 2 (as SLURM signals
@@ -141,7 +144,7 @@ def test_ddp_run_killed_by_sigterm_mid_epoch_and_resumed_equals_uninterrupted_ru
     args = ["--config", str(REPO / config), *tiny_data_args(config, fashion_dir, fashion_dir),
             "--config", str(REPO / "configs/trainer/ddp_cpu.yaml"), "--trainer.max_epochs", "2", *QUIET]
     hook = tmp_path / "signal.yaml"
-    hook.write_text("trainer:\n  callbacks:\n    - class_path: signal_at.SignalAt\n"
+    hook.write_text("trainer:\n  callbacks:\n    - class_path: helpers.signal_at.SignalAt\n"
                     "      init_args: {epoch: 1, batch: 0}\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
     env.pop("D2L_RUN_DIR", None)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import QUIET, REPO, run_cli, tiny_data_args
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 
 CONFIGS = sorted(str(p.relative_to(REPO)) for p in (REPO / "configs").glob("ch*/*.yaml"))
 SMOKE = ["--config", str(REPO / "configs/debug/smoke.yaml")]
@@ -71,7 +71,7 @@ def test_run_artefacts_wandb_offline_and_separate_folders(fashion_dir, monkeypat
     ckpts = sorted(p.name for p in (run_a / "checkpoints").iterdir())
     assert "last.ckpt" in ckpts and any(p.startswith("best-") for p in ckpts)
 
-    import wandb_reader
+    from helpers import wandb_reader
     files = glob.glob(str(run_a / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(files) == 1
     history = wandb_reader.history(files[0])

@@ -4,7 +4,7 @@ moving statistics survive a checkpoint."""
 
 import pandas as pd
 import torch
-from conftest import QUIET, REPO, run_cli, tiny_data_args
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 
 SMOKE = ["--config", str(REPO / "configs/debug/smoke.yaml")]
 

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import QUIET, REPO, SHARED_DATA, run_cli, tiny_data_args
+from conftest import SHARED_DATA
+from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
 from torch import nn
 
 from d2l_lightning import optim
@@ -139,7 +140,7 @@ def test_trajectory_script_and_plots(tmp_path, capsys):
 
 # --- airfoil data and chapter 7 runs -------------------------------------------------------------
 def test_airfoil_standardised(tmp_path):
-    from fakedata import make_airfoil
+    from helpers.fakedata import make_airfoil
 
     make_airfoil(tmp_path, n=60)
     dm = Airfoil(num_examples=50, data_dir=str(tmp_path), checksum=False)

@@ -6,7 +6,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import QUIET, REPO, SHARED_DATA, run_cli
+from conftest import SHARED_DATA
+from helpers.cli import QUIET, REPO, run_cli
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (SHARED_DATA / "FashionMNIST").is_dir(),
