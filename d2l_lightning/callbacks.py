@@ -112,6 +112,9 @@ class PredictionWriter(Callback):
         self.path = self.run_dir / name
         frame.to_csv(self.path, index=False)
         print(f"predictions: {len(frame)} rows written to {self.path}", flush=True)
+        extra = dm.prediction_files(merged, self.run_dir) if hasattr(dm, "prediction_files") else []
+        if extra:
+            print(f"predictions: {len(extra)} more files in {self.run_dir} ({extra[0].name}, ...)", flush=True)
 
 
 class BestCheckpoint(ModelCheckpoint):

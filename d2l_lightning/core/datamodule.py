@@ -7,7 +7,8 @@ dataset fills in:
 - `transform(batch)`: the deterministic per-batch transform of every stage, on the device after
   transfer (Fashion-MNIST's uint8 -> float and resize), and `augment(batch)`: training batches
   only, after `transform` (random augmentation must never touch validation, test or predict);
-- `prediction_frame(outputs)` and `prediction_filename`: the table `predict` writes.
+- `prediction_frame(outputs)` and `prediction_filename`: the table `predict` writes;
+  `prediction_files(outputs, run_dir)`: any files beside it (heatmaps, images with boxes).
 """
 
 from typing import Any
@@ -229,6 +230,11 @@ class D2LDataModule(pl.LightningDataModule):
                 items = _gather(ds, list(range(min(size, len(ds)))))
                 return self.transform(self.collate_fn_for(ds)(items))
         raise RuntimeError(f"{type(self).__name__}: call setup() before example_batch()")
+
+    def prediction_files(self, outputs: dict[str, Any], run_dir) -> list:
+        """Files beside the table that `predict` writes into the run folder (attention heatmaps,
+        images with boxes drawn), from the same merged outputs; returns their paths."""
+        return []
 
     def prediction_frame(self, outputs: dict[str, Any]) -> pd.DataFrame:
         """Turns the concatenated `predict_step` outputs into the table `predict` writes."""
