@@ -20,9 +20,11 @@ from pytorch_lightning.callbacks import (
     RichProgressBar,
 )
 
+from d2l_lightning import compat
 from d2l_lightning.compat import batches_done_in_epoch, request_stop_after_batch
 
 _STAGE_ORDER = {"train": 0, "val": 1, "test": 2}
+_NOT_IN_THE_LINE = {"train/epoch_time", "train/samples_per_sec"}  # the line ends with the epoch's time
 
 
 def _fmt(name: str, value: float) -> str:
@@ -39,6 +41,12 @@ class BookEpochLine(Callback):
     # (a run resumed mid-epoch starts no epoch: its first line times the rest of the epoch)
     def on_fit_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
+        if trainer.is_global_zero and not any(isinstance(cb, ModelSummary) for cb in trainer.callbacks):
+            # one line instead of the summary table (which `--quiet false` shows)
+            total = sum(p.numel() for p in pl_module.parameters())
+            trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
+            print(f"{type(pl_module).__name__}: {total:,} parameters ({trainable:,} trainable); "
+                  f"{trainer.max_epochs} epochs", flush=True)
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self._start = time.perf_counter()
@@ -48,7 +56,7 @@ class BookEpochLine(Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
                    if "/" in k and k.split("/", 1)[0] in ("train", "val") and torch.is_tensor(v)
-                   and v.numel() == 1}
+                   and v.numel() == 1 and k not in _NOT_IN_THE_LINE}
         parts = [f"epoch {trainer.current_epoch + 1}"]
         if "train/loss" in metrics:
             parts.append(f"loss {_fmt('loss', metrics.pop('train/loss'))}")
@@ -62,6 +70,47 @@ class BookEpochLine(Callback):
             bar.print(line)
         else:
             print(line, file=sys.stdout, flush=True)
+
+
+def _batch_len(batch) -> int:
+    first = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+    return len(first) if hasattr(first, "__len__") else 1
+
+
+class TrainingCurves(Callback):
+    """What a researcher's dashboard shows beside the exact epoch means:
+
+    - every `trainer.log_every_n_steps` training steps, the latest batch's train metrics
+      (`train/loss_step`, `train/acc_step`, `train/ppl_step`, ...) and the learning rate (`lr`; with
+      several parameter groups or optimizers also `lr/<optimizer>_<group>`), at the step's index;
+    - per epoch, its wall time and throughput (`train/epoch_time` in s, `train/samples_per_sec`).
+
+    Step values go straight to the loggers (metrics.csv, W&B), not through `self.log`, whose
+    bookkeeping would cost a tiny model more than its whole step."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:  # (a run resumed mid-epoch starts no epoch)
+        self._start, self._samples = time.perf_counter(), 0
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._start, self._samples = time.perf_counter(), 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._samples += _batch_len(batch)
+        every = trainer.log_every_n_steps
+        if not every or trainer.global_step % every or not trainer.loggers:
+            return
+        metrics = {name: float(value) for name, value in pl_module.step_metrics().items()}
+        for i, optimizer in enumerate(trainer.optimizers):
+            for j, group in enumerate(optimizer.param_groups):
+                metrics["lr" if i == j == 0 else f"lr/{type(optimizer).__name__}{i}_{j}"] = float(group["lr"])
+        metrics["epoch"] = trainer.current_epoch
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=trainer.global_step - 1)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        seconds = max(time.perf_counter() - self._start, 1e-9)
+        pl_module.log("train/epoch_time", seconds, on_epoch=True, on_step=False)
+        pl_module.log("train/samples_per_sec", self._samples / seconds, on_epoch=True, on_step=False)
 
 
 class ThrottledProgressBar(RichProgressBar):
@@ -80,23 +129,39 @@ class ThrottledProgressBar(RichProgressBar):
             self._last = now
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the run's folder is printed at the end; its version says nothing here
+        return metrics
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        # "Epoch 1/5" for the first of five, as the book line counts (Lightning shows "Epoch 0/4")
+        return compat.progress_train_description(self, super()._get_train_description, current_epoch)
+
 
 class PredictionWriter(Callback):
     """Collects `predict_step` outputs (dicts of tensors or of lists, e.g. generated texts) and writes
     them as one table into the run directory (the data module decides the columns and file name:
-    `predictions.csv`, Kaggle's `submission.csv`, chapter 6's `generated.csv`)."""
+    `predictions.csv`, Kaggle's `submission.csv`, chapter 6's `generated.csv`), and into the W&B run
+    as a table, with the first `table_images` input images beside their rows for image models."""
 
-    def __init__(self, run_dir: str | Path):
+    def __init__(self, run_dir: str | Path, table_rows: int = 1000, table_images: int = 32):
         self.run_dir = Path(run_dir)
         self.path: Path | None = None
+        self.table_rows, self.table_images = table_rows, table_images
 
     def on_predict_epoch_start(self, trainer, pl_module) -> None:
         self._outputs: list[dict] = []
+        self._images: list[torch.Tensor] = []
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         # tensors (one row per example), or lists such as generated texts
         self._outputs.append({k: v.detach().cpu() if torch.is_tensor(v) else list(v)
                               for k, v in outputs.items()})
+        X = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+        kept = sum(len(x) for x in self._images)
+        if torch.is_tensor(X) and X.dim() == 4 and X.is_floating_point() and kept < self.table_images:
+            self._images.append(X[: self.table_images - kept].detach().float().cpu())
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self._outputs:
@@ -115,6 +180,26 @@ class PredictionWriter(Callback):
         extra = dm.prediction_files(merged, self.run_dir) if hasattr(dm, "prediction_files") else []
         if extra:
             print(f"predictions: {len(extra)} more files in {self.run_dir} ({extra[0].name}, ...)", flush=True)
+        self._to_wandb(trainer, frame)
+
+    def _to_wandb(self, trainer, frame: pd.DataFrame) -> None:
+        from pytorch_lightning.loggers import WandbLogger
+
+        runs = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+        if not runs:
+            return
+        tables = {"predictions": frame.head(self.table_rows)}
+        if self._images:  # the first images with their predicted (and true) labels
+            import wandb
+
+            images = torch.cat(self._images)[: len(frame)]
+            with_images = frame.head(len(images)).copy()
+            with_images.insert(0, "image", [wandb.Image(img.permute(1, 2, 0).clamp(0, 1).numpy())
+                                            for img in images])
+            tables["prediction_images"] = with_images
+        for run in runs:
+            for key, table in tables.items():
+                run.log_table(key=key, dataframe=table)
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -128,6 +213,12 @@ class BestCheckpoint(ModelCheckpoint):
         super().__init__(dirpath=dirpath, monitor=monitor, mode=mode, save_top_k=1,
                          filename="best-{epoch:03d}", auto_insert_metric_name=False)
         self.enabled = True
+
+    def format_checkpoint_name(self, metrics, filename=None, ver=None, prefix=None) -> str:
+        # epochs are counted from 1 wherever a person reads them (the book line says "epoch 1")
+        if "epoch" in metrics:
+            metrics = {**metrics, "epoch": metrics["epoch"] + 1}
+        return super().format_checkpoint_name(metrics, filename, ver, prefix)
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -327,7 +418,7 @@ def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) ->
         # Two checkpoint callbacks: Lightning 2.6 refreshes `save_last` only in steps where a
         # top-k checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps
         # the latest state (overwritten each epoch), the second the best by the model's monitor.
-        callbacks += [FiniteLossGuard(), SaveOnSignal(run_dir),
+        callbacks += [TrainingCurves(), FiniteLossGuard(), SaveOnSignal(run_dir),
                       ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                       enable_version_counter=False),
                       BestCheckpoint(ckpt_dir, model.monitor, model.monitor_mode)]

@@ -7,6 +7,8 @@ One `LightningCLI` subclass. On top of Lightning it gives every command its run 
 
 import contextlib
 import io
+import logging
+import os
 import re
 import sys
 import warnings
@@ -77,6 +79,10 @@ class D2LCLI(KeepConfigModel, LightningCLI):
                                  "(default: the stem of the first chapter config, e.g. 3.6_softmax_scratch).")
         parser.add_argument("--run_version", type=str | None, default=None,
                             help="Sub-folder of this run (default: a timestamp; under SLURM the job id).")
+        # (not --verbose: Lightning's validate/test commands have an argument of that name)
+        parser.add_argument("--quiet", type=bool, default=True,
+                            help="false: also print Lightning's and W&B's own messages and the model "
+                                 "summary table.")
 
     def _command_config(self):
         """The parsed config of this command (scripts with run=False have no subcommand)."""
@@ -97,11 +103,14 @@ class D2LCLI(KeepConfigModel, LightningCLI):
                 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         if self.run_dir is None:
             self.run_dir = runs.make_run_dir(root, name, cfg.get("run_version"))
+        if cfg.get("quiet", True):
+            quiet(cfg)
         cfg.run_name = name  # saved in config.yaml, so `test --config <run>/config.yaml` keeps it
         cfg.run_version = None  # ... but gets a run directory of its own
         group, tags = loggers.group_and_tags(runs.section_config(cfg.get("config")), cfg, self.subcommand)
         loggers.configure_loggers(cfg, self.run_dir, name, group, tags,
-                                  loggers.wandb_run_id(self.run_dir) if self.resume_at else None)
+                                  loggers.wandb_run_id(self.run_dir) if self.resume_at else None,
+                                  rank=runs.global_rank())
 
     def instantiate_classes(self) -> None:
         # jsonargparse wraps errors raised in a class's __init__ (a ConfigError for batch_size 0,
@@ -128,14 +137,49 @@ class D2LCLI(KeepConfigModel, LightningCLI):
         """After every command: closes the loggers, draws curves.png and prints the run directory."""
         if not self.trainer.is_global_zero or self.run_dir is None:
             return
-        loggers.finalize(self.trainer)
         ckpt = self._command_config().get("ckpt_path")
         # test/predict: the curves of the run that trained the model, with this command's results
         trained_by = runs.run_dir_of_checkpoint(ckpt) if ckpt and self.subcommand != "fit" else None
-        plot_run(self.run_dir, trained_by)
+        for logger in self.trainer.loggers:  # metrics.csv complete before it is drawn
+            if isinstance(logger, loggers.RunCSVLogger):
+                logger.flush()
+        curves = plot_run(self.run_dir, trained_by)
+        if curves is not None:
+            loggers.log_image(self.trainer, "curves", curves)
+        loggers.finalize(self.trainer)
         print(f"run directory: {self.run_dir}", flush=True)
 
     after_fit = after_validate = after_test = after_predict = finish
+
+
+_CHATTY_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning")
+
+
+def quiet(cfg) -> None:
+    """A run prints the book-style epoch line, a progress bar and where its folder is; Lightning's
+    tips and device lines, W&B's banner and the model summary table come back with `--quiet false`
+    (a one-line model description is printed instead of the table)."""
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    os.environ["WANDB_SILENT"] = "true"
+    if cfg.trainer.get("enable_model_summary") is None:
+        cfg.trainer.enable_model_summary = False
+
+
+@contextlib.contextmanager
+def restored_output_settings():
+    """What `quiet` changes is put back when a command ends (tests and scripts run several)."""
+    levels = {name: logging.getLogger(name).level for name in _CHATTY_LOGGERS}
+    silent = os.environ.get("WANDB_SILENT")
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if silent is None:
+            os.environ.pop("WANDB_SILENT", None)
+        else:
+            os.environ["WANDB_SILENT"] = silent
 
 
 @contextlib.contextmanager
@@ -150,7 +194,7 @@ def known_warnings_ignored():
 def main(args: list[str] | None = None) -> None:
     """Entry point; `args` as on the command line (tests call `main([...])` in-process)."""
     try:
-        with known_warnings_ignored():
+        with known_warnings_ignored(), restored_output_settings():
             D2LCLI(args=args)
     except D2LError as e:
         loggers.close_wandb_run()

@@ -100,3 +100,14 @@ def set_csv_experiment(logger: Any, writer: Any) -> None:
 
 def csv_experiment(logger: Any) -> Any:
     return logger._experiment
+
+
+def progress_train_description(bar: Any, lightning_description, current_epoch: int) -> str:
+    """The rich progress bar's "Epoch i/n" label counted from 1: Lightning builds it (0-based, with
+    the last index as n) in its private `_get_train_description(current_epoch)`, which the bar's
+    subclass overrides to shift both numbers by one."""
+    text = lightning_description(current_epoch + 1)
+    max_epochs = bar.trainer.max_epochs
+    if max_epochs is not None and max_epochs >= 0:
+        text = text.replace(f"/{max_epochs - 1}", f"/{max_epochs}", 1)
+    return text

@@ -34,7 +34,8 @@ class SGD(_BookOptimizer):
     """3.2 / 7.3 minibatch SGD: p <- p - lr * g (plus `weight_decay * p` in g when set).
 
     The book's `d2l.sgd(params, lr, batch_size)` also divides by the batch size although its losses
-    are already averaged in most sections (results.md C5); we do not, so a book learning rate that
+    are already averaged in most sections (the book itself notes in 3.9 that the division is not needed
+    there); we do not, so a book learning rate that
     relied on that division becomes lr / batch_size in our configs (their comments say so).
     """
 

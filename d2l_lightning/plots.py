@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
+#: logged per epoch, but no learning curve
+_NO_PANEL = {"epoch_time", "samples_per_sec"}
+
 
 def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
     """One row per epoch, one column per metric (the last value logged in that epoch)."""
@@ -45,6 +48,7 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     tables = [curve_table(metrics_csvs[0])] + [epoch_table(p) for p in metrics_csvs[1:]]
     if tables[0].empty:
@@ -56,13 +60,20 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
         last = extra.iloc[[-1]].copy()
         last.index = [table.index.max()]
         table = table.combine_first(last)
-    names = sorted({c.split("/", 1)[1] for c in table.columns},
+    # a panel per metric; per-step values join their metric's panel, timings get none
+    names = sorted({c.split("/", 1)[1] for c in table.columns
+                    if not c.endswith("_step") and c.split("/", 1)[1] not in _NO_PANEL},
                    key=lambda n: (n != "loss", n))
     ncols = min(3, len(names))
     nrows = math.ceil(len(names) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         values = []
+        steps = table[f"train/{name}_step"].dropna() if f"train/{name}_step" in table else None
+        if steps is not None and len(steps) > 1:
+            values += steps.tolist()
+            ax.plot(steps.index, steps.values, "-", color="0.6", linewidth=0.7, alpha=0.6,
+                    label="train (batches)")
         for stage in ("train", "val", "test"):
             col = f"{stage}/{name}"
             if col not in table:
@@ -75,9 +86,10 @@ def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str 
             else:
                 ax.plot(epochs, series.values, "-" if stage == "train" else "--", label=stage)
         positive = [v for v in values if v > 0]
-        if name == "loss" and positive and len(positive) == len(values) and \
+        if name in ("loss", "ppl") and positive and len(positive) == len(values) and \
                 max(positive) / min(positive) > 100:
             ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs completed: 1, 2, 3
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

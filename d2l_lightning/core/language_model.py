@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
+from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
 from d2l_lightning.core.module import D2LModule
@@ -180,7 +181,7 @@ class LanguageModel(D2LModule):
             else:
                 print(line, file=sys.stdout, flush=True)
         for logger in self.trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
+            if isinstance(logger, WandbLogger):
                 logger.log_text(key="samples", columns=["epoch", "prefix", "text"],
                                 data=[[epoch, p, t] for p, t in zip(dm.prefixes, texts)])
 

@@ -59,11 +59,13 @@ class EpochMean:
 
     def __init__(self, total: Tensor | float = 0.0, count: Tensor | float = 0):
         self.total, self.count = total, count
+        self.last: Tensor | None = None
         self.finish: Callable[[Tensor], Tensor] | None = None
         self._values: list[Tensor] = []
         self._weights: list[Tensor | float] = []
 
     def add(self, value: Tensor, weight: Tensor | float) -> None:
+        self.last = value  # the latest batch's value, for per-step curves
         self._values.append(value)
         self._weights.append(weight)
         self.count = self.count + weight
@@ -265,6 +267,19 @@ class D2LModule(FastHookNames, pl.LightningModule):
             mean = metrics[name] = EpochMean()
         mean.finish = finish  # (a checkpoint restores sums without it)
         mean.add(value.detach(), weight)
+
+    def step_metrics(self) -> dict[str, Tensor]:
+        """The latest training batch's value of every train metric (and derived metric), under
+        `<name>_step`: what per-step curves show beside the exact epoch means."""
+        out = {}
+        for name, m in self._epoch_sums.get("train", {}).items():
+            if m.last is None:
+                continue
+            out[f"{name}_step"] = m.finish(m.last) if m.finish else m.last
+            for derived, (source, fn) in self.derived_metrics.items():
+                if name == f"train/{source}":
+                    out[f"train/{derived}_step"] = fn(m.last)
+        return out
 
     def _sums_and_counts(self, stage: str) -> Tensor:
         """[[sum, count], ...] of the stage's metrics, float64 on this device, summed over ranks."""

@@ -41,7 +41,8 @@ def l2_penalty(w: Tensor) -> Tensor:
 def dropout(X: Tensor, p: float, training: bool = True) -> Tensor:
     """3.13: inverted dropout. Keeps each unit with probability 1-p and scales it by 1/(1-p), so
     the expectation is unchanged. The mask uses `torch.rand` (uniform); the book's `torch.randn`
-    is a bug (results.md C1)."""
+    is a bug: a normal draw keeps a unit with probability Φ(1-p), not 1-p, yet the book still
+    scales by 1/(1-p), so the expectation changes."""
     check_range("p", p, "[0, 1]", "It is the probability of dropping a unit.")
     if not training or p == 0:
         return X

@@ -74,7 +74,8 @@ class GRULayerScratch(RNNLayerScratch):
     H~ = tanh(X W_xh + (R * H) W_hh + b_h), H = Z * H + (1 - Z) * H~.
 
     `reset_after=True` computes the candidate as tanh(X W_xh + R * (H W_hh) + b_h) instead: what
-    the book's code does (results.md C19, unlike its formula) and, with a zero b_hn, what
+    the book's code does (unlike its own formula; the book's repository later fixed the code) and,
+    with a zero b_hn, what
     `nn.GRU` does."""
 
     def __init__(self, num_inputs: int, num_hiddens: int, sigma: float = 0.01, reset_after: bool = False):

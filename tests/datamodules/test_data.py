@@ -142,7 +142,9 @@ def test_real_fashion_mnist_and_house(monkeypatch, capsys):
     house = KaggleHouse()
     house.setup("fit")
     assert len(house.train_set) == 1460 and len(house.predict_set) == 1459
-    assert house.num_features == 330  # numeric-only fillna with current pandas (results.md C13)
+    # numeric-only fillna with current pandas (the book's 354 features came from fillna(0) on all
+    # columns with 2019 pandas)
+    assert house.num_features == 330
 
 
 # --- lookup, checksums, downloads ---------------------------------------------------------------

@@ -58,3 +58,14 @@ def config(run_file: str | Path) -> dict:
             for item in record.config.update:
                 out[item.key or "/".join(item.nested_key)] = json.loads(item.value_json)
     return out
+
+
+def records(run_file: str | Path, kind: str) -> list:
+    """Every record of one kind ("metric", "artifact", "summary", "history", ...) as protobufs."""
+    out = []
+    for raw in _records(Path(run_file).read_bytes()):
+        record = wandb_internal_pb2.Record()
+        record.ParseFromString(raw)
+        if record.WhichOneof("record_type") == kind:
+            out.append(getattr(record, kind))
+    return out

@@ -1,4 +1,4 @@
-"""Chapter 5 models: the book's layer-by-layer output shapes (results.md table B, 5.5-5.12), a
+"""Chapter 5 models: the layer-by-layer output shapes the book prints in 5.5-5.12, a
 forward/backward pass of every model at its input size, and the options every image classifier
 shares (initialisation, channels_last, summaries with per-layer shapes)."""
 

@@ -40,7 +40,7 @@ def test_vocab_unk_reserved_and_min_freq():
     assert "cat" not in v and "the" in v
 
 
-# --- sampling (results.md B 6.3) ------------------------------------------------------------------
+# --- sampling (the book's 6.3 examples: data_iter_random / data_iter_consecutive on range(30)) ----
 def _batches(sampling, seq=range(30), batch_size=2, num_steps=6):
     dm = CharSequenceData(batch_size=batch_size, num_steps=num_steps, sampling=sampling)
     dm.set_corpus(list(seq))
@@ -103,7 +103,8 @@ def test_real_lyrics_corpus(monkeypatch):
     monkeypatch.setenv("D2L_DATA_DIR", str(SHARED_DATA))
     dm = JayChouLyrics()
     dm.setup("fit")
-    assert len(dm.vocab) == 1027 and len(dm.corpus) == 10000  # results.md B 6.3
+    # the book's 6.3: the first 10,000 characters, a vocabulary of 1027
+    assert len(dm.vocab) == 1027 and len(dm.corpus) == 10000
     first40 = "想要有直升机 想要和你飞到宇宙去 想要和你融化在一起 融化在宇宙里 我每天每天每"
     assert dm.vocab.decode(dm.corpus[:40]) == first40
     assert len(dm.train_set) == 8  # (10000 // 32 - 1) // 35 batches per epoch
@@ -396,7 +397,7 @@ def test_last_checkpoint_is_the_last_epoch_even_without_improvement(lyrics_dir):
                           "--trainer.limit_train_batches", "3", "--model.init_args.num_hiddens", "8",
                           "--model.init_args.optimizer.init_args.lr", "1e-30", *QUIET])
     names = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert names == ["best-000.ckpt", "last.ckpt"]
+    assert names == ["best-001.ckpt", "last.ckpt"]  # epochs counted from 1, as the book line
     assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["epoch"] == 2
 
 

@@ -1,4 +1,5 @@
-"""Chapter 2.3 and 4 behaviour the book states (results.md rows 2.3, 4.1-4.5): autograd, module
+"""Chapter 2.3 and 4 behaviour the book states (the autograd results printed in 2.3, the module
+examples of 4.1-4.5): autograd, module
 construction, parameter access, initialisation helpers, parameter sharing, custom layers, and
 saving/loading state dicts, also through the checkpoints our runs write."""
 

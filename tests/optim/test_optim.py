@@ -99,7 +99,7 @@ def test_parameter_groups_and_bad_hyperparameters():
             bad()
 
 
-# --- 2-D and 1-D trajectories: the book's printed points (results.md table B, 7.2-7.6) ------------
+# --- 2-D and 1-D trajectories: the points the book prints in 7.2-7.6 ------------------------------
 @pytest.mark.parametrize("make, objective, expected", [
     (lambda p: optim.SGD(p, lr=0.1), "elliptic", "epoch 20, x1 -0.057646, x2 -0.000073"),
     (lambda p: optim.SGD(p, lr=0.4), "flat", "epoch 20, x1 -0.943467, x2 -0.000073"),

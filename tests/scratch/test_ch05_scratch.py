@@ -1,4 +1,4 @@
-"""Chapter 5 scratch pieces against the book's printed values (results.md table B, 5.1-5.4) and
+"""Chapter 5 scratch pieces against the book's printed values (the values the book prints in 5.1-5.4) and
 against their torch twins (`F.conv2d`, `F.max_pool2d`, `F.avg_pool2d`, `nn.BatchNorm1d/2d`)."""
 
 import pytest
