@@ -93,13 +93,3 @@ def test_wandb_online_without_a_key_is_one_clear_error(fashion_dir, monkeypatch,
     err = capsys.readouterr().err
     assert e.value.code == 1 and "WANDB_MODE=online but no W&B API key" in err and "Traceback" not in err
     assert not list((tmp_path / "logs").glob("*/*")) or True
-
-
-def test_progress_bar_counts_epochs_from_one():
-    from types import SimpleNamespace
-
-    from d2l_lightning.callbacks import ThrottledProgressBar
-
-    bar = ThrottledProgressBar()
-    bar._trainer = SimpleNamespace(max_epochs=5)
-    assert bar._get_train_description(0).strip() == "Epoch 1/5"

@@ -94,3 +94,18 @@ def test_wandb_logger_internals(tmp_path, monkeypatch):
     compat.wandb_drop_anonymous(logger)
     assert "anonymous" not in logger._wandb_init
     assert compat.wandb_run_started(logger) is False, "WandbLogger._experiment no longer marks a started run"
+
+
+def test_rich_progress_bar_still_builds_its_epoch_label_in_a_private_method():
+    from types import SimpleNamespace
+
+    from pytorch_lightning.callbacks import RichProgressBar
+
+    from d2l_lightning.callbacks import ThrottledProgressBar
+
+    assert callable(getattr(RichProgressBar, "_get_train_description", None)), \
+        "RichProgressBar._get_train_description is gone: the bar's epochs are counted from 0 again"
+    bar = ThrottledProgressBar()
+    bar._trainer = SimpleNamespace(max_epochs=5)
+    assert bar._get_train_description(0).strip() == "Epoch 1/5"
+    assert bar._get_train_description(4).strip() == "Epoch 5/5"
