@@ -102,7 +102,9 @@ class TrainingCurves(Callback):
         metrics = {name: float(value) for name, value in pl_module.step_metrics().items()}
         for i, optimizer in enumerate(trainer.optimizers):
             for j, group in enumerate(optimizer.param_groups):
-                metrics["lr" if i == j == 0 else f"lr/{type(optimizer).__name__}{i}_{j}"] = float(group["lr"])
+                if "lr" in group:  # (AdaDelta has no learning rate)
+                    name = "lr" if i == j == 0 else f"lr/{type(optimizer).__name__}{i}_{j}"
+                    metrics[name] = float(group["lr"])
         metrics["epoch"] = trainer.current_epoch
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step - 1)
@@ -413,13 +415,14 @@ def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) ->
     if command == "predict":
         callbacks.append(PredictionWriter(run_dir))
     if command in (None, "fit"):
+        callbacks += [TrainingCurves(), FiniteLossGuard(), SaveOnSignal(run_dir)]
+    if command in (None, "fit") and trainer_cfg.get("enable_checkpointing") is not False:
         # absolute, as the path in a checkpoint must match when a fit resumes in the same folder
         ckpt_dir = run_dir.resolve() / "checkpoints"
         # Two checkpoint callbacks: Lightning 2.6 refreshes `save_last` only in steps where a
         # top-k checkpoint was saved, so last.ckpt would stay at the best epoch. The first keeps
         # the latest state (overwritten each epoch), the second the best by the model's monitor.
-        callbacks += [TrainingCurves(), FiniteLossGuard(), SaveOnSignal(run_dir),
-                      ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+        callbacks += [ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                                       enable_version_counter=False),
                       BestCheckpoint(ckpt_dir, model.monitor, model.monitor_mode)]
     bar = trainer_cfg.get("enable_progress_bar") is not False and \

@@ -249,9 +249,9 @@ def configure_loggers(cfg: Namespace, run_dir: Path, name: str, group: str, tags
             # in this process, not the current one (in-process runs from another folder)
             args.save_dir = str(run_dir.resolve())
             args.project = args.get("project") or PROJECT
-            args.name = name
+            args.name = args.get("name") or name
             args.group = args.get("group") or group
-            args.tags = tags
+            args.tags = args.get("tags") or tags
             args.offline = False
             dict_kwargs = lg.get("dict_kwargs") or {}
             dict_kwargs["mode"] = wandb_mode(announce=rank == 0)

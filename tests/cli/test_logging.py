@@ -93,3 +93,13 @@ def test_wandb_online_without_a_key_is_one_clear_error(fashion_dir, monkeypatch,
     err = capsys.readouterr().err
     assert e.value.code == 1 and "WANDB_MODE=online but no W&B API key" in err and "Traceback" not in err
     assert not list((tmp_path / "logs").glob("*/*")) or True
+
+
+def test_step_curves_without_a_learning_rate_and_without_checkpoints(house_dir):
+    config = "configs/ch07/7.7_adadelta.yaml"  # AdaDelta has no learning rate
+    run_dir, _ = run_cli(["fit", "--config", str(REPO / config), *tiny_data_args(config, None, house_dir),
+                          "--trainer.log_every_n_steps", "1", "--trainer.max_epochs", "1",
+                          "--trainer.enable_checkpointing", "false", *QUIET])
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    assert metrics["train/loss_step"].notna().sum() >= 3 and "lr" not in metrics
+    assert not (run_dir / "checkpoints").exists()
