@@ -81,8 +81,9 @@ class TrainingCurves(Callback):
     """What a researcher's dashboard shows beside the exact epoch means:
 
     - every `trainer.log_every_n_steps` training steps, the latest batch's train metrics
-      (`train/loss_step`, `train/acc_step`, `train/ppl_step`, ...) and the learning rate (`lr`; with
-      several parameter groups or optimizers also `lr/<optimizer>_<group>`), at the step's index;
+      (`train/loss_step`, `train/acc_step`, `train/ppl_step`, ...) and the learning rate (`lr`; a parameter
+      group or optimizer with another learning rate also as `lr-<optimizer><i>_group<j>`), at the
+      step's index;
     - per epoch, its wall time and throughput (`train/epoch_time` in s, `train/samples_per_sec`).
 
     Step values go straight to the loggers (metrics.csv, W&B), not through `self.log`, whose
@@ -102,9 +103,12 @@ class TrainingCurves(Callback):
         metrics = {name: float(value) for name, value in pl_module.step_metrics().items()}
         for i, optimizer in enumerate(trainer.optimizers):
             for j, group in enumerate(optimizer.param_groups):
-                if "lr" in group:  # (AdaDelta has no learning rate)
-                    name = "lr" if i == j == 0 else f"lr/{type(optimizer).__name__}{i}_{j}"
-                    metrics[name] = float(group["lr"])
+                if "lr" not in group:  # (AdaDelta has no learning rate)
+                    continue
+                if i == j == 0:
+                    metrics["lr"] = float(group["lr"])
+                elif float(group["lr"]) != metrics.get("lr"):  # a group of its own (a head at 10x)
+                    metrics[f"lr-{type(optimizer).__name__}{i}_group{j}"] = float(group["lr"])
         metrics["epoch"] = trainer.current_epoch
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=trainer.global_step - 1)

@@ -8,6 +8,7 @@ import pandas as pd
 
 #: logged per epoch, but no learning curve
 _NO_PANEL = {"epoch_time", "samples_per_sec"}
+_STAGES = ("train", "val", "test")
 
 
 def epoch_table(metrics_csv: str | Path) -> pd.DataFrame:
@@ -26,7 +27,7 @@ def curve_table(metrics_csv: str | Path) -> pd.DataFrame:
     df = pd.read_csv(metrics_csv)
     if "epoch" not in df or "step" not in df:
         return pd.DataFrame()
-    cols = [c for c in df.columns if "/" in c]
+    cols = [c for c in df.columns if "/" in c and c.split("/", 1)[0] in _STAGES]
     # train metrics are logged once per epoch, at its last step: that gives the epoch's length
     ends = df.loc[df["train/loss"].notna(), "step"] if "train/loss" in df else pd.Series(dtype=float)
     if len(ends):

@@ -103,3 +103,15 @@ def test_step_curves_without_a_learning_rate_and_without_checkpoints(house_dir):
     metrics = pd.read_csv(run_dir / "metrics.csv")
     assert metrics["train/loss_step"].notna().sum() >= 3 and "lr" not in metrics
     assert not (run_dir / "checkpoints").exists()
+
+
+def test_a_run_without_validation_data_raises_no_warning(house_dir):
+    """3.16 trains on every house (no validation set): `python -W error::UserWarning` runs clean."""
+    import warnings
+
+    config = "configs/ch03/3.16_kaggle_house.yaml"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        run_dir, out = run_cli(["fit", "--config", str(REPO / config), *tiny_data_args(config, None, house_dir),
+                                "--trainer.max_epochs", "2", "--trainer.log_every_n_steps", "1", *QUIET])
+    assert "epoch 2, loss" in out and not list((run_dir / "checkpoints").glob("best-*"))
