@@ -6,6 +6,7 @@ blocks; each fragment: crc32 (4), length (2, little-endian), type (1: full, 2: f
 """
 
 import json
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2
@@ -38,9 +39,25 @@ def _records(data: bytes):
             pending = b""
 
 
+def wait_complete(run_file: str | Path, timeout: float = 60.0) -> bytes:
+    """The run file's bytes once W&B has written its exit record: the file is completed by W&B's
+    own process, sometimes after `finish()` has returned (and later on a busy machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = Path(run_file).read_bytes()
+        for raw in _records(data):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(raw)
+            if record.WhichOneof("record_type") == "exit":
+                return data
+        if time.monotonic() > deadline:
+            return data
+        time.sleep(0.2)
+
+
 def history(run_file: str | Path) -> list[dict]:
     rows = []
-    for raw in _records(Path(run_file).read_bytes()):
+    for raw in _records(wait_complete(run_file)):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(raw)
         if record.WhichOneof("record_type") == "history":
@@ -51,7 +68,7 @@ def history(run_file: str | Path) -> list[dict]:
 
 def config(run_file: str | Path) -> dict:
     out = {}
-    for raw in _records(Path(run_file).read_bytes()):
+    for raw in _records(wait_complete(run_file)):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(raw)
         if record.WhichOneof("record_type") == "config":
@@ -63,7 +80,7 @@ def config(run_file: str | Path) -> dict:
 def records(run_file: str | Path, kind: str) -> list:
     """Every record of one kind ("metric", "artifact", "summary", "history", ...) as protobufs."""
     out = []
-    for raw in _records(Path(run_file).read_bytes()):
+    for raw in _records(wait_complete(run_file)):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(raw)
         if record.WhichOneof("record_type") == kind:
