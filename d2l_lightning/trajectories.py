@@ -5,6 +5,7 @@ Trajectories use the optimizer classes of `d2l_lightning.optim` (or `torch.optim
 parameter tensor, so what is drawn here is exactly what trains the models.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -53,21 +54,87 @@ def _plt():
     return plt
 
 
+def compact(value: float) -> str:
+    """A coordinate for a title: the book's 6 decimals while it is small, else 4 significant digits
+    (a diverging run's -1.225e+35 instead of 42 characters)."""
+    return f"{value:f}" if abs(value) < 1e4 else f"{value:.4g}"
+
+
+def _title(first: str, trace: list[list[float]]) -> str:
+    """Two lines that fit over the plot: what ran (wrapped if long) and where it ended."""
+    import textwrap
+
+    *_, last = trace
+    end = f"epoch {len(trace) - 1}, " + ", ".join(
+        f"{name} {compact(v)}" for name, v in zip(("x1", "x2") if len(last) == 2 else ("x",), last))
+    if not all(math.isfinite(v) for v in last) or max(abs(v) for v in last) > DIVERGED:
+        end += " (diverged)"
+    return "\n".join([*textwrap.wrap(first, 60), end]) if first else end
+
+
+#: a path beyond this distance from the optimum is drawn on symmetric-log axes
+DIVERGED = 50.0
+
+
+def _symlog_grid(lo: float, hi: float, linthresh: float, n: int = 200):
+    """`n` points from lo to hi, evenly spaced on a symmetric-log axis (contours stay smooth)."""
+    import numpy as np
+
+    def fwd(v):
+        return np.sign(v) * np.log10(1 + np.abs(v) / linthresh)
+
+    def inv(u):
+        return np.sign(u) * linthresh * (10 ** np.abs(u) - 1)
+
+    return inv(np.linspace(fwd(lo), fwd(hi), n))
+
+
+def _symlog_ticks(lo: float, hi: float) -> list[float]:
+    """0 and about five powers of ten each side that the range reaches (not 1, 10, ..., 1e35 crowded)."""
+    top = math.floor(math.log10(max(abs(lo), abs(hi))))
+    step = max(1, math.ceil(top / 5))
+    powers = [10.0 ** k for k in range((top % step or step) if top > 5 else 0, top + 1, step)]
+    return sorted([0.0, *(p for p in powers if p <= hi), *(-p for p in powers if -p >= lo)])
+
+
 def show_trace_2d(objective: str, trace: list[list[float]], out_png: str | Path, title: str = "") -> Path:
-    """Contour plot of the objective with the optimizer's path (the book's `show_trace_2d`)."""
+    """Contour plot of the objective with the optimizer's path (the book's `show_trace_2d`).
+    `title` says what ran (e.g. `SGD lr=0.6`); a second line gives where it ended. A diverging path
+    (beyond 50 from the optimum) is drawn on symmetric-log axes, linear near the optimum, so the
+    book's window and the blow-up are both visible; its last point is marked."""
+    import numpy as np
+
     plt = _plt()
     f = OBJECTIVES[objective]
-    xs = [p[0] for p in trace]
-    ys = [p[1] for p in trace]
+    finite = [p for p in trace if all(math.isfinite(v) for v in p)]
+    xs = [p[0] for p in finite]
+    ys = [p[1] for p in finite]
     lo1, hi1 = min(-5.5, min(xs) - 0.5), max(1.0, max(xs) + 0.5)
     lo2, hi2 = min(-3.0, min(ys) - 0.5), max(1.0, max(ys) + 0.5)
-    g1, g2 = torch.meshgrid(torch.linspace(lo1, hi1, 200), torch.linspace(lo2, hi2, 200), indexing="ij")
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.contour(g1.numpy(), g2.numpy(), f(torch.stack([g1, g2])).numpy(), levels=20, colors="#1f77b4")
+    wide1 = max(abs(lo1), abs(hi1)) > DIVERGED
+    wide2 = max(abs(lo2), abs(hi2)) > DIVERGED
+    g1 = _symlog_grid(lo1, hi1, 1.0) if wide1 else np.linspace(lo1, hi1, 200)
+    g2 = _symlog_grid(lo2, hi2, 1.0) if wide2 else np.linspace(lo2, hi2, 200)
+    G1, G2 = np.meshgrid(g1, g2, indexing="ij")
+    F = f(torch.stack([torch.from_numpy(G1), torch.from_numpy(G2)])).numpy()
+    # far from the optimum f spans many decades: levels evenly spaced in log f
+    levels = np.geomspace(max(F.min(), 1e-3), F.max(), 20) if wide1 or wide2 else 20
+    fig, ax = plt.subplots(figsize=(5.5, 3.9))
+    ax.contour(G1, G2, F, levels=levels, colors="#1f77b4", linewidths=0.8)
     ax.plot(xs, ys, "-o", color="#ff7f0e", markersize=3)
-    ax.set_xlabel("x1")
-    ax.set_ylabel("x2")
-    ax.set_title(title or trace_line(trace), fontsize=8)
+    if wide1 or wide2:
+        ax.plot(xs[-1:], ys[-1:], "x", color="#d62728", markersize=9, mew=2)
+    if wide1:
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xticks(_symlog_ticks(lo1, hi1))
+    if wide2:
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_yticks(_symlog_ticks(lo2, hi2))
+    ax.set_xlim(lo1, hi1)
+    ax.set_ylim(lo2, hi2)
+    ax.set_xlabel("x1" + (" (symlog)" if wide1 else ""))
+    ax.set_ylabel("x2" + (" (symlog)" if wide2 else ""))
+    ax.set_title(_title(title, trace), fontsize=9)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
@@ -76,18 +143,20 @@ def show_trace_2d(objective: str, trace: list[list[float]], out_png: str | Path,
 
 def show_trace_1d(f: Callable[[Tensor], Tensor], trace: list[list[float]], out_png: str | Path,
                   title: str = "") -> Path:
-    """The book's 7.2 `show_trace`: an elementwise f over the visited range, iterates marked."""
+    """The book's 7.2 `show_trace`: an elementwise f over the visited range, iterates marked.
+    `title` says what ran; a second line gives where it ended (numbers that fit)."""
     plt = _plt()
-    xs = [p[0] for p in trace]
+    xs = [p[0] for p in trace if math.isfinite(p[0])]
     n = max(abs(v) for v in xs)
     grid = torch.linspace(-n, n, 200, dtype=torch.float64)
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
     ax.plot(grid.numpy(), f(grid).numpy())
     ax.plot(xs, f(torch.tensor(xs, dtype=torch.float64)).numpy(), "-o", markersize=3)
+    if n > DIVERGED:
+        ax.set_yscale("log")
     ax.set_xlabel("x")
-    ax.set_ylabel("f(x)")
-    if title:
-        ax.set_title(title, fontsize=9)
+    ax.set_ylabel("f(x)" + (" (log)" if n > DIVERGED else ""))
+    ax.set_title(_title(title, trace), fontsize=9)
     fig.tight_layout()
     fig.savefig(out_png, dpi=110)
     plt.close(fig)

@@ -85,11 +85,12 @@ def main(argv: list[str] | None = None) -> str:
 
         trace = run_optimizer(make, square, args.x0 or [10.0], args.steps or 10)
         line = f"epoch {len(trace) - 1}, x {trace[-1][0]!r}"
-        show_trace_1d(square, trace, args.out, title=line)
+        show_trace_1d(square, trace, args.out, title=f"{args.optimizer} {' '.join(args.hp)}, f(x) = x^2")
     else:
         trace = run_optimizer(make, OBJECTIVES[args.objective], args.x0 or [-5.0, -2.0], args.steps or 20)
         line = trace_line(trace)
-        show_trace_2d(args.objective, trace, args.out, title=f"{args.optimizer} {' '.join(args.hp)}: {line}")
+        show_trace_2d(args.objective, trace, args.out,
+                      title=f"{args.optimizer} {' '.join(args.hp)}, {args.objective} objective")
     print(line)
     print(f"wrote {args.out}")
     return line
