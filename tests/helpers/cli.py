@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers.fakedata import make_airfoil
+from helpers.fakedata import make_airfoil, make_glove, make_imdb, make_ptb, make_translation_pairs
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -58,4 +58,24 @@ def tiny_data_args(config: str, fashion_dir: Path | None, house_dir: Path | None
         return ["--data.init_args.data_dir", str(airfoil), "--data.init_args.checksum", "false",
                 "--data.init_args.num_examples", "50", "--trainer.val_check_interval", "1"] + \
             (["--data.init_args.batch_size", str(batch)] if batch != 1 else [])
+    if data == "IMDb":  # 10.7/10.8: a tiny aclImdb tarball and GloVe file, reviews cut to 40 words
+        imdb = house_dir.parent / "imdb"
+        if not (imdb / "aclImdb_v1_labeled.tar.gz").is_file():
+            make_glove(make_imdb(imdb))
+        return ["--data.init_args.data_dir", str(imdb), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "8", "--data.init_args.num_steps", "40"]
+    if data in ("PTB", "PTBCooccurrence"):  # 10.3/10.5: a tiny ptb.train.txt of ~1,200 words
+        ptb = house_dir.parent / "ptb"
+        if not (ptb / "ptb" / "ptb.train.txt").is_file():
+            make_ptb(ptb)
+        args = ["--data.init_args.data_dir", str(ptb), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "16"]
+        # t = 1e-4 would drop ~95% of a tiny corpus's tokens (every word is frequent in it)
+        return args + (["--data.init_args.subsample_t", "0.01"] if data == "PTB" else [])
+    if data == "TranslationPairs":  # 10.9-10.12: 24 generated pairs in the fr-en-small form
+        pairs = house_dir.parent / "translation"
+        if not (pairs / "fr-en-small.txt").is_file():
+            make_translation_pairs(pairs)
+        return ["--data.init_args.data_dir", str(pairs), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "4"]
     return []

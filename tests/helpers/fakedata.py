@@ -88,3 +88,123 @@ def make_lyrics(root: Path, n_lines: int = 60, seed: int = 0) -> Path:
     with zipfile.ZipFile(root / "jaychou_lyrics.txt.zip", "w") as z:
         z.writestr("jaychou_lyrics.txt", text.encode("utf-8"))
     return root
+
+
+# --- chapter 10.6-10.8: IMDb reviews and GloVe vectors -----------------------------------------------
+IMDB_FILLER = ["this", "movie", "is", "so", "the", "film", "a", "plot", "and", "actors", "story", "was"]
+IMDB_POSITIVE = ["great", "wonderful", "loved", "best", "beautiful"]
+IMDB_NEGATIVE = ["bad", "awful", "boring", "worst", "terrible"]
+
+
+def make_imdb(root: Path, n_train: int = 40, n_test: int = 20, seed: int = 0,
+              name: str = "aclImdb_v1_labeled.tar.gz") -> Path:
+    """An aclImdb tarball (`aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt` plus the README and
+    url lists the reader must skip): short reviews of filler words with positive or negative words
+    mixed in (so a model can learn), capitals, `<br />` tags and a line break as in the real files,
+    and one review longer than 500 words."""
+    import io
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def review(positive: bool, n_words: int) -> str:
+        words = list(rng.choice(IMDB_FILLER, size=n_words))
+        cue = IMDB_POSITIVE if positive else IMDB_NEGATIVE
+        for _ in range(max(1, n_words // 5)):
+            words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(cue)))
+        words[0] = words[0].capitalize()
+        return " ".join(words[: n_words // 2]) + ".<br /><br />" + " ".join(words[n_words // 2:]) + "\n"
+
+    with tarfile.open(root / name, "w:gz") as tar:
+        def add(path: str, text: str) -> None:
+            data = text.encode("utf-8")
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+        add("aclImdb/README", "Large Movie Review Dataset v1.0 (a tiny generated copy)\n")
+        for split, n in (("train", n_train), ("test", n_test)):
+            for label in ("neg", "pos"):
+                add(f"aclImdb/{split}/urls_{label}.txt", "http://www.imdb.com/title/tt0/usercomments\n" * n)
+                for i in range(n // 2):
+                    n_words = 600 if (split, label, i) == ("train", "pos", 0) else int(rng.integers(8, 30))
+                    rating = int(rng.integers(7, 11)) if label == "pos" else int(rng.integers(1, 5))
+                    add(f"aclImdb/{split}/{label}/{i}_{rating}.txt", review(label == "pos", n_words))
+    return root
+
+
+def make_glove(root: Path, dim: int = 50, name: str = "glove.6B.50d", seed: int = 0) -> Path:
+    """`glove/<name>.txt.gz` in GloVe's text format (`word v1 ... vd`, values written as GloVe writes
+    them) for the tiny IMDb words and a few others; positive and negative words point in opposite
+    directions along the first axis (so each one's nearest words share its sentiment). Some IMDb
+    words are left out (out-of-vocabulary)."""
+    rng = np.random.default_rng(seed)
+    words = [w for w in IMDB_FILLER if w not in ("plot", "actors")] + IMDB_POSITIVE + IMDB_NEGATIVE + [
+        ",", ".", "of", "chip", "chips", "intel"]
+    lines = []
+    for w in words:
+        v = rng.normal(0, 0.3, dim)
+        v[0] = 3.0 if w in IMDB_POSITIVE else -3.0 if w in IMDB_NEGATIVE else v[0]
+        lines.append(w + " " + " ".join(repr(float(np.float32(x))) for x in v))
+    folder = Path(root) / "glove"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.txt.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode("utf-8")))
+    return Path(root)
+
+
+# --- chapter 10.3-10.5: Penn Treebank sentences -------------------------------------------------------
+PTB_TOPICS = [
+    ["chip", "intel", "drives", "hard-disk", "computer", "memory", "software"],
+    ["baby", "mother", "child", "born", "family", "hospital", "parents"],
+    ["stock", "market", "shares", "prices", "trading", "investors", "N"],
+]
+PTB_FILLER = ["the", "a", "of", "<unk>", "in", "and", "to"]
+
+
+def make_ptb(root: Path, n_lines: int = 150, seed: int = 0) -> Path:
+    """`ptb/ptb.train.txt` in the real format (one sentence per line with a leading and a trailing
+    space, `<unk>` and `N` as words): each sentence mixes filler words with the words of one topic
+    (computers, family, markets), so words of a topic share contexts and become neighbours (every
+    word well over 5 times), plus two words seen only 3 times, below the book's min_freq."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for i in range(n_lines):
+        topic = PTB_TOPICS[i % len(PTB_TOPICS)]
+        words = [str(w) for w in rng.choice(topic + PTB_FILLER, size=int(rng.integers(4, 12)))]
+        lines.append(" " + " ".join(words) + " ")
+    for i in range(3):
+        lines[i] = lines[i] + "rareword oddword "
+    folder = Path(root) / "ptb"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ptb.train.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return Path(root)
+
+
+# --- chapter 10.9-10.12: French-English sentence pairs ------------------------------------------------
+TRANSLATION_SUBJECTS = [("il est", "he is"), ("elle est", "she is"), ("ils sont", "they are"),
+                        ("nous sommes", "we are")]
+TRANSLATION_WORDS = [("grand", "tall"), ("petit", "small"), ("content", "happy"), ("fatigue", "tired"),
+                     ("malade", "sick"), ("pret", "ready")]
+
+
+def make_translation_pairs(root: Path) -> Path:
+    """The book's `fr-en-small.txt` form (French TAB English, tokens separated by spaces) with 24
+    pairs 'il est grand .' -> 'he is tall .' (word for word, so a model learns them quickly) and
+    one pair too long for max_seq_len 7; and the same pairs as d2l's `fra-eng.zip`
+    (`fra-eng/fra.txt`: English first, capitals, punctuation glued to the word, a third
+    attribution column as in the Tatoeba export)."""
+    import zipfile
+
+    pairs = [(f"{fs} {fw} .", f"{es} {ew} .")
+             for fs, es in TRANSLATION_SUBJECTS for fw, ew in TRANSLATION_WORDS]
+    pairs.append(("il est tres tres tres grand .", "he is very very very tall ."))  # 7 tokens: skipped
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "fr-en-small.txt").write_text("".join(f"{fr}\t{en}\n" for fr, en in pairs), encoding="utf-8")
+    raw = "".join(f"{en[:-2].capitalize()}.\t{fr[:-2].capitalize()}\u202f!\tCC-BY 2.0 (France)\n"
+                  for fr, en in pairs)
+    with zipfile.ZipFile(root / "fra-eng.zip", "w") as z:
+        z.writestr("fra-eng/fra.txt", raw.encode("utf-8"))
+    return root
