@@ -16,7 +16,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from pytorch_lightning.loggers import WandbLogger
 from torch import Tensor
 
-from d2l_lightning.core.module import D2LModule
+from d2l_lightning.core.module import D2LModule, SizedByVocabulary
 from d2l_lightning.errors import ConfigError, check_range
 from d2l_lightning.scratch.rnn import grad_clipping
 
@@ -36,7 +36,7 @@ def _state_batch_size(state: Any) -> int | None:
     return state.shape[-2] if isinstance(state, Tensor) else None
 
 
-class LanguageModel(D2LModule):
+class LanguageModel(SizedByVocabulary, D2LModule):
     """Base of the language models. `forward(X, state)` takes token indices X of shape (batch,
     num_steps) and a state (None = zeros) and returns logits (num_steps, batch, vocab_size) and the
     new state; a concrete model defines `build_network(vocab_size)`, which creates its layers
@@ -74,24 +74,6 @@ class LanguageModel(D2LModule):
     def build_network(self, vocab_size: int) -> None:
         """Creates the layers for a vocabulary of `vocab_size` tokens (each model defines it)."""
         raise NotImplementedError(f"{type(self).__name__} must define build_network(vocab_size)")
-
-    def _build_network(self, vocab_size: int) -> None:
-        check_range("vocab_size", vocab_size, ">= 2")
-        self.build_network(vocab_size)
-        self.vocab_size = vocab_size
-        self.hparams["vocab_size"] = vocab_size  # saved in checkpoints: `load` rebuilds the model
-
-    def build(self, datamodule) -> None:
-        vocab = getattr(datamodule, "vocab", None)
-        if vocab is not None:
-            if self.vocab_size is None:
-                self._build_network(len(vocab))
-            elif self.vocab_size != len(vocab):
-                raise ConfigError(f"model.init_args.vocab_size is {self.vocab_size} but the data has a "
-                                  f"vocabulary of {len(vocab)}; set it to {len(vocab)} or leave it out.")
-        elif self.vocab_size is None:
-            raise ConfigError(f"{type(self).__name__} needs model.init_args.vocab_size, or a data module "
-                              "with a vocabulary to take it from.")
 
     # --- training ------------------------------------------------------------------------------------
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:

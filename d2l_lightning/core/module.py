@@ -389,6 +389,32 @@ def _to_plain(obj):
     return [_to_plain(o) for o in obj] if isinstance(obj, tuple) else obj
 
 
+class SizedByVocabulary:
+    """Mixin (before `D2LModule`) for models whose layers are sized by the data's vocabulary: a model
+    defines `build_network(vocab_size)`; it runs from `__init__` when `vocab_size` is given, else
+    from the build hook with the data module's `vocab` (the size is then saved in checkpoints)."""
+
+    vocab_size: int | None = None
+
+    def _build_network(self, vocab_size: int) -> None:
+        check_range("vocab_size", vocab_size, ">= 2")
+        self.build_network(vocab_size)
+        self.vocab_size = vocab_size
+        self.hparams["vocab_size"] = vocab_size  # saved in checkpoints: `load` rebuilds the model
+
+    def build(self, datamodule) -> None:
+        vocab = getattr(datamodule, "vocab", None)
+        if vocab is not None:
+            if self.vocab_size is None:
+                self._build_network(len(vocab))
+            elif self.vocab_size != len(vocab):
+                raise ConfigError(f"model.init_args.vocab_size is {self.vocab_size} but the data has a "
+                                  f"vocabulary of {len(vocab)}; set it to {len(vocab)} or leave it out.")
+        elif self.vocab_size is None:
+            raise ConfigError(f"{type(self).__name__} needs model.init_args.vocab_size, or a data module "
+                              "with a vocabulary to take it from.")
+
+
 class Classifier(D2LModule):
     """Every image/text classifier: cross-entropy loss, accuracy per stage, predicted labels.
     `forward` returns logits (scores before softmax)."""

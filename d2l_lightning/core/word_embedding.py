@@ -21,13 +21,13 @@ import torch.nn.functional as F
 from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
-from d2l_lightning.core.module import D2LModule
+from d2l_lightning.core.module import D2LModule, SizedByVocabulary
 from d2l_lightning.errors import ConfigError, check_range
 from d2l_lightning.text.cooccurrence import glove_loss
 from d2l_lightning.text.embedding import knn
 
 
-class WordEmbedding(D2LModule):
+class WordEmbedding(SizedByVocabulary, D2LModule):
     """Base of the word-vector models. A concrete model defines `build_network(vocab_size)` (its
     embedding tables, made when the data's vocabulary is known) and `token_vectors()` (the vectors
     `predict` compares: the skip-gram's centre vectors, GloVe's centre + context sums).
@@ -59,24 +59,6 @@ class WordEmbedding(D2LModule):
     def token_vectors(self) -> Tensor:
         """(vocab_size, embed_size): the word vectors compared by `predict`."""
         raise NotImplementedError(f"{type(self).__name__} must define token_vectors()")
-
-    def _build_network(self, vocab_size: int) -> None:
-        check_range("vocab_size", vocab_size, ">= 2")
-        self.build_network(vocab_size)
-        self.vocab_size = vocab_size
-        self.hparams["vocab_size"] = vocab_size  # saved in checkpoints: `load` rebuilds the model
-
-    def build(self, datamodule) -> None:
-        vocab = getattr(datamodule, "vocab", None)
-        if vocab is not None:
-            if self.vocab_size is None:
-                self._build_network(len(vocab))
-            elif self.vocab_size != len(vocab):
-                raise ConfigError(f"model.init_args.vocab_size is {self.vocab_size} but the data has a "
-                                  f"vocabulary of {len(vocab)}; set it to {len(vocab)} or leave it out.")
-        elif self.vocab_size is None:
-            raise ConfigError(f"{type(self).__name__} needs model.init_args.vocab_size, or a data module "
-                              "with a vocabulary to take it from.")
 
     @torch.no_grad()
     def similar_tokens(self, query_token: str, k: int, vocab) -> list[tuple[str, float]]:
