@@ -28,3 +28,11 @@ def test_a_second_checkout_gets_its_own_venv_over_the_shared_environment(tmp_pat
         out = subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-c", code], cwd=tmp_path,
                              capture_output=True, text=True, check=True).stdout.split()
         assert out == [str(checkout / "d2l_lightning" / "__init__.py"), marker]
+
+
+def test_an_unknown_torch_variant_is_refused_before_anything_is_built(tmp_path):
+    env = {**os.environ, "D2L_TORCH": "rocm", "D2L_VENV_CACHE": str(tmp_path / "cache")}
+    out = subprocess.run(["bash", str(REPO / "scripts" / "install.sh")], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 2 and "D2L_TORCH is 'rocm'" in out.stderr and "set it to cpu" in out.stderr
+    assert not (tmp_path / "cache").exists()
