@@ -60,8 +60,9 @@ class EncoderDecoder(D2LModule):
 
     def __init__(self, src_vocab_size: int | None = None, tgt_vocab_size: int | None = None,
                  beam_size: int = 1, alpha: float = 0.75, bleu_k: int = 2, max_len: int | None = None,
-                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None,
+                 **kwargs):
+        super().__init__(optimizer=optimizer, scheduler=scheduler, **kwargs)  # kwargs: init_from ...
         check_range("beam_size", beam_size, ">= 1", "1 = greedy search.")
         check_range("alpha", alpha, ">= 0", "The book uses 0.75.")
         check_range("bleu_k", bleu_k, ">= 1", "The book uses 2.")

@@ -61,8 +61,9 @@ class LanguageModel(SizedByVocabulary, D2LModule):
     derived_metrics = {"ppl": ("loss", torch.exp)}
 
     def __init__(self, vocab_size: int | None = None, clip_theta: float | None = 0.01, pred_period: int = 0,
-                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None,
+                 **kwargs):
+        super().__init__(optimizer=optimizer, scheduler=scheduler, **kwargs)  # kwargs: init_from ...
         check_range("clip_theta", clip_theta, "> 0", "null = no clipping.", none_ok=True)
         check_range("pred_period", pred_period, ">= 0", "0 = no samples during training.")
         self.clip_theta, self.pred_period = clip_theta, pred_period

@@ -44,8 +44,9 @@ class WordEmbedding(SizedByVocabulary, D2LModule):
     monitor_mode = "min"
 
     def __init__(self, vocab_size: int | None = None, embed_size: int = 100,
-                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+                 optimizer: OptimizerCallable | None = None, scheduler: LRSchedulerCallable | None = None,
+                 **kwargs):
+        super().__init__(optimizer=optimizer, scheduler=scheduler, **kwargs)  # kwargs: init_from ...
         check_range("embed_size", embed_size, ">= 1")
         self.embed_size = embed_size
         self.vocab_size: int | None = None
@@ -138,10 +139,11 @@ class CooccurrenceEmbedding(WordEmbedding):
 
     def __init__(self, vocab_size: int | None = None, embed_size: int = 100, x_max: float = 100.0,
                  alpha: float = 0.75, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
+                 scheduler: LRSchedulerCallable | None = None, **kwargs):
         check_range("x_max", x_max, "> 0")
         check_range("alpha", alpha, "> 0")
-        super().__init__(vocab_size=vocab_size, embed_size=embed_size, optimizer=optimizer, scheduler=scheduler)
+        super().__init__(vocab_size=vocab_size, embed_size=embed_size, optimizer=optimizer, scheduler=scheduler,
+                         **kwargs)
         self.x_max, self.alpha = x_max, alpha
 
     def loss(self, scores: Tensor, x: Tensor) -> Tensor:

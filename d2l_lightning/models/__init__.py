@@ -14,6 +14,7 @@ from d2l_lightning.models.cnn import (
     NiN,
     ResNet18,
 )
+from d2l_lightning.models.finetune import FineTuneResNet18
 from d2l_lightning.models.house import HousePriceRegression
 from d2l_lightning.models.linear import (
     LinearRegression,
@@ -27,6 +28,7 @@ from d2l_lightning.models.mlp import MLP, DropoutMLP, DropoutMLPScratch, MLPScra
 from d2l_lightning.models.rnn import GRUScratch, LSTMScratch, RNNModel, RNNScratch
 from d2l_lightning.models.sentiment import BiRNN, TextClassifier, TextCNN
 from d2l_lightning.models.seq2seq import Seq2Seq, Seq2SeqAttention
+from d2l_lightning.models.ssd import Detector, TinySSD
 from d2l_lightning.models.transformer import TransformerSeq2Seq
 from d2l_lightning.models.word2vec import GloVe, SkipGram
 
@@ -38,3 +40,5 @@ __all__ = ["AlexNet", "BatchNormLeNet", "BatchNormLeNetScratch", "DenseNet", "Dr
 __all__ += ["Seq2Seq", "Seq2SeqAttention", "TransformerSeq2Seq"]  # chapter 10.9-10.12
 __all__ += ["GloVe", "SkipGram"]  # chapter 10.3-10.5
 __all__ += ["BiRNN", "TextCNN", "TextClassifier"]  # chapter 10.7-10.8
+__all__ += ["FineTuneResNet18"]  # chapter 9.2
+__all__ += ["Detector", "TinySSD"]  # SSD, beyond the book (9.3-9.4 anchors)

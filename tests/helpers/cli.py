@@ -4,7 +4,15 @@ from pathlib import Path
 
 import yaml
 
-from helpers.fakedata import make_airfoil, make_glove, make_imdb, make_ptb, make_translation_pairs
+from helpers.fakedata import (
+    make_airfoil,
+    make_cifar10,
+    make_glove,
+    make_image_folder,
+    make_imdb,
+    make_ptb,
+    make_translation_pairs,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
@@ -45,6 +53,8 @@ def tiny_data_args(config: str, fashion_dir: Path | None, house_dir: Path | None
                 args += ["--data.init_args.resize", "32"]
             if model == "AlexNet":
                 args += ["--model.init_args.fc_hidden_units", "256"]
+        if (cfg.get("trainer") or {}).get("check_val_every_n_epoch"):  # last.ckpt is written at validation
+            args += ["--trainer.check_val_every_n_epoch", "1"]
         return args
     if data == "KaggleHouse":
         return ["--data.init_args.data_dir", str(house_dir), "--data.init_args.checksum", "false",
@@ -78,4 +88,26 @@ def tiny_data_args(config: str, fashion_dir: Path | None, house_dir: Path | None
             make_translation_pairs(pairs)
         return ["--data.init_args.data_dir", str(pairs), "--data.init_args.checksum", "false",
                 "--data.init_args.batch_size", "4"]
+    if data == "CIFAR10":  # 9.1: a tiny python-pickle tarball, 60 training images
+        cifar = house_dir.parent / "cifar10"
+        if not (cifar / "cifar-10-python.tar.gz").is_file():
+            make_cifar10(cifar)
+        return ["--data.init_args.data_dir", str(cifar), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "8"]
+    if data == "ImageFolder":  # 9.2: a few JPEGs per class, cropped to 32 px; a saved state dict
+        images = house_dir.parent / "image_folder"  # stands in for the ImageNet weights
+        if not (images / "hotdog").is_dir():
+            make_image_folder(images)
+        args = ["--data.init_args.data_dir", str(images), "--data.init_args.checksum", "false",
+                "--data.init_args.batch_size", "4", "--data.init_args.crop_size", "32",
+                "--data.init_args.resize", "40", "--data.init_args.num_workers", "0"]
+        if model == "FineTuneResNet18" and (cfg["model"].get("init_args") or {}).get("pretrained", True):
+            weights = images / "resnet18_state_dict.pt"
+            if not weights.is_file():
+                import torch
+                import torchvision
+
+                torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+            args += ["--model.init_args.weights_path", str(weights)]
+        return args
     return []

@@ -208,3 +208,50 @@ def make_translation_pairs(root: Path) -> Path:
     with zipfile.ZipFile(root / "fra-eng.zip", "w") as z:
         z.writestr("fra-eng/fra.txt", raw.encode("utf-8"))
     return root
+
+
+def make_cifar10(root: Path, n_train: int = 60, n_test: int = 30, seed: int = 0) -> Path:
+    """`cifar-10-python.tar.gz` in the real layout: `cifar-10-batches-py/data_batch_1..5` and
+    `test_batch`, pickled dicts of b"data" (n, 3072 uint8, channel-major) and b"labels"; each
+    class is brighter in its own band of rows of the red channel."""
+    import io
+    import pickle
+    import tarfile
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def batch(n: int) -> bytes:
+        labels = (np.arange(n) % 10).tolist()
+        images = rng.integers(0, 60, size=(n, 3, 32, 32))
+        for i, c in enumerate(labels):
+            images[i, 0, c * 3: c * 3 + 3] += 180
+        return pickle.dumps({b"data": images.reshape(n, -1).astype(np.uint8), b"labels": labels})
+
+    sizes = {f"data_batch_{i}": n_train // 5 for i in range(1, 6)} | {"test_batch": n_test}
+    with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, n in sizes.items():
+            data = batch(n)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return root
+
+
+def make_image_folder(root: Path, folder: str = "hotdog", n_per_class: int = 4, seed: int = 0) -> Path:
+    """`<folder>/{train,test}/{hotdog,not-hotdog}/*.jpg`: JPEGs of various sizes, the hot dogs
+    reddish, the others bluish."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test"):
+        for c, name in enumerate(("hotdog", "not-hotdog")):
+            d = Path(root) / folder / split / name
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n_per_class):
+                h, w = rng.integers(40, 90, size=2)
+                img = rng.integers(0, 80, size=(h, w, 3))
+                img[..., 0 if c == 0 else 2] += 170
+                Image.fromarray(img.astype(np.uint8)).save(d / f"{i}.jpg", quality=90)
+    return Path(root)
