@@ -202,3 +202,26 @@ def book_figures_7_1(out_dir: str | Path) -> list[Path]:
         figure.savefig(path, dpi=110)
         plt.close(figure)
     return paths
+
+
+def noisy_gradient(f: Callable[[Tensor], Tensor], mean: float = 0.1, std: float = 1.0,
+                   generator: torch.Generator | None = None) -> Callable[[Tensor], Tensor]:
+    """f plus a linear term with a slope drawn afresh at every call: its gradient is f's gradient
+    plus N(mean, std^2) noise in each coordinate. The book's simulated SGD (7.2) adds
+    `np.random.normal(0.1)` to each gradient coordinate: noise of mean 0.1 and std 1, not the zero
+    mean its text says, so the default is the book's 0.1 (`mean=0` for the text's)."""
+    def noisy(x: Tensor) -> Tensor:
+        noise = torch.normal(mean, std, x.shape, generator=generator, dtype=x.dtype)
+        return f(x) + (noise * x).sum()
+    return noisy
+
+
+def noisy_sgd_2d(lr: float = 0.1, objective: str = "elliptic", x0=(-5.0, -2.0), steps: int = 20,
+                 mean: float = 0.1, std: float = 1.0, seed: int | None = 0) -> list[list[float]]:
+    """7.2 simulated SGD: gradient descent on f = x1^2 + 2 x2^2 whose gradients carry noise of
+    mean `mean` (the book's 0.1) and standard deviation `std`; lr 0.1, 20 steps from (-5, -2) as
+    the book. The path does not settle at the optimum but keeps wandering near it (with mean 0.1
+    around (-0.05, -0.025), where lr (grad + 0.1) = 0). Returns the points visited."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    f = noisy_gradient(OBJECTIVES[objective], mean, std, generator)
+    return run_optimizer(lambda params: torch.optim.SGD(params, lr=lr), f, x0, steps)

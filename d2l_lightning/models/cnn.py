@@ -65,6 +65,17 @@ class ImageClassifier(Classifier):
             self.example_input_array = tuple(x.cpu() for x in inputs)
 
 
+# VGG, NiN and GoogLeNet are deep stacks of convolutions with ReLU and no normalisation. PyTorch's
+# default initialisation (weights uniform with variance 1/(3 fan_in)) multiplies the variance of the
+# signal by about 1/6 per layer (1/3 from the weights, 1/2 from ReLU), so at the book's sizes the
+# input's share of the logits is 1e-4 to 1e-6 of the biases' share: every image gets the same
+# logits, the loss sits at ln 10 and these three stay at chance for their first hundreds of steps
+# (the book's first epochs average only 0.51-0.76 train accuracy). Xavier initialisation (what
+# d2l-en uses for its CNNs) keeps the input's share near 0.2-0.4 and they learn from the first steps.
+# The shallower or normalised nets (LeNet, AlexNet, ResNet, DenseNet) keep PyTorch's default, the book's.
+DEEP_PLAIN_INIT: InitScheme = "xavier"
+
+
 # --- 5.1 learning the edge kernel -----------------------------------------------------------------
 class EdgeDetector(_ReportsWeights, Regressor):
     """5.1: learn the kernel of our scratch `Conv2D` (kernel 1x2, weight and bias ~ N(0, 1)) from
@@ -148,11 +159,13 @@ def vgg(conv_arch, fc_features: int, fc_hidden_units: int = 4096, num_classes: i
 
 class VGG(ImageClassifier):
     """5.7: VGG-11 for 224x224 inputs, every width divided by `ratio` (book: 8, i.e. channels
-    8-16-32-64-64 and fully connected 3136 -> 512 -> 512 -> 10; ratio 1 is the full VGG-11)."""
+    8-16-32-64-64 and fully connected 3136 -> 512 -> 512 -> 10; ratio 1 is the full VGG-11).
+    Xavier-initialised by default (`DEEP_PLAIN_INIT`: PyTorch's default leaves it at chance)."""
 
     def __init__(self, num_classes: int = 10, ratio: int = 8, fc_hidden_units: int = 4096,
-                 in_channels: int = 1, dropout: float = 0.5, **kwargs):
-        super().__init__(num_classes=num_classes, **kwargs)
+                 in_channels: int = 1, dropout: float = 0.5, init: InitScheme = DEEP_PLAIN_INIT,
+                 **kwargs):
+        super().__init__(num_classes=num_classes, init=init, **kwargs)
         arch = [(n, c_in // ratio if i else in_channels, c_out // ratio)
                 for i, (n, c_in, c_out) in enumerate(VGG11_ARCH)]
         self.net = vgg(arch, 512 * 7 * 7 // ratio, fc_hidden_units // ratio, num_classes, dropout)
@@ -170,10 +183,12 @@ def nin_block(in_channels: int, out_channels: int, kernel_size: int, stride: int
 
 class NiN(ImageClassifier):
     """5.8: four NiN blocks (96, 256, 384, num_classes channels) with 3/2 max-pools and dropout 0.5
-    before the last, then global average pooling; for 224x224 inputs."""
+    before the last, then global average pooling; for 224x224 inputs. Xavier-initialised by default
+    (`DEEP_PLAIN_INIT`)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5, **kwargs):
-        super().__init__(num_classes=num_classes, **kwargs)
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, dropout: float = 0.5,
+                 init: InitScheme = DEEP_PLAIN_INIT, **kwargs):
+        super().__init__(num_classes=num_classes, init=init, **kwargs)
         self.net = nn.Sequential(
             nin_block(in_channels, 96, kernel_size=11, stride=4, padding=0), nn.MaxPool2d(3, 2),
             nin_block(96, 256, kernel_size=5, stride=1, padding=2), nn.MaxPool2d(3, 2),
@@ -208,10 +223,12 @@ class Inception(nn.Module):
 
 class GoogLeNet(ImageClassifier):
     """5.9: blocks b1 ... b5 with the book's nine Inception blocks, global average pooling and
-    Linear(1024, 10); for 96x96 inputs. (b2 has no ReLU between its convolutions, as the book.)"""
+    Linear(1024, 10); for 96x96 inputs. (b2 has no ReLU between its convolutions, as the book.)
+    Xavier-initialised by default (`DEEP_PLAIN_INIT`)."""
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1, **kwargs):
-        super().__init__(num_classes=num_classes, **kwargs)
+    def __init__(self, num_classes: int = 10, in_channels: int = 1, init: InitScheme = DEEP_PLAIN_INIT,
+                 **kwargs):
+        super().__init__(num_classes=num_classes, init=init, **kwargs)
         b1 = nn.Sequential(nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3), nn.ReLU(),
                            nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
         b2 = nn.Sequential(nn.Conv2d(64, 64, kernel_size=1), nn.Conv2d(64, 192, kernel_size=3, padding=1),

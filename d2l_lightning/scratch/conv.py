@@ -1,5 +1,6 @@
 """Chapter 5 operations written out as the book does: 2-D cross-correlation (5.1), several input
-and output channels and the 1x1 convolution (5.3), pooling (5.4) and batch normalisation (5.10).
+and output channels and the 1x1 convolution (5.3), `comp_conv2d` to see
+padding and stride change shapes (5.2), pooling (5.4) and batch normalisation (5.10).
 Each is tested against its torch twin (`F.conv2d`, `F.max_pool2d`/`F.avg_pool2d`,
 `nn.BatchNorm1d/2d`)."""
 
@@ -49,6 +50,14 @@ def pool2d(X: Tensor, pool_size: tuple[int, int], mode: str = "max") -> Tensor:
     rows = [torch.stack([reduce(X[i: i + p_h, j: j + p_w]) for j in range(X.shape[1] - p_w + 1)])
             for i in range(X.shape[0] - p_h + 1)]
     return torch.stack(rows)
+
+
+def comp_conv2d(conv2d: nn.Module, X: Tensor) -> Tensor:
+    """5.2: applies a 2-D convolution layer to one (h, w) array (as a batch of one single-channel
+    image) and returns the (h', w') output, to see what padding and stride do to the shape:
+    h' = floor((h - kh + 2 ph + sh) / sh), likewise w'."""
+    Y = conv2d(X.reshape((1, 1) + tuple(X.shape)))
+    return Y.reshape(Y.shape[2:])
 
 
 class Conv2D(nn.Module):
