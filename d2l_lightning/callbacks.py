@@ -1,9 +1,13 @@
 """Callbacks every run gets from the CLI: the book-style epoch line, the prediction writer, the
-NaN/inf guard, checkpoint-on-SIGTERM, the best-checkpoint saver, a progress bar that redraws less
-often, and in-place compile."""
+NaN/inf guard, checkpoint-on-signal (SIGTERM, SLURM's SIGUSR1, Ctrl-C), the lost-rank watch under
+DDP, the best-checkpoint saver, a progress bar that redraws less often, and in-place compile."""
 
 import atexit
+import contextlib
+import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -19,9 +23,11 @@ from pytorch_lightning.callbacks import (
     RichModelSummary,
     RichProgressBar,
 )
+from pytorch_lightning.plugins.environments import SLURMEnvironment
 
 from d2l_lightning import compat
 from d2l_lightning.compat import batches_done_in_epoch, request_stop_after_batch
+from d2l_lightning.errors import check_range
 
 _STAGE_ORDER = {"train": 0, "val": 1, "test": 2}
 _NOT_IN_THE_LINE = {"train/epoch_time", "train/samples_per_sec"}  # the line ends with the epoch's time
@@ -316,32 +322,66 @@ def _destroy_process_group_at_exit() -> None:
 atexit.register(_destroy_process_group_at_exit)
 
 
-class SaveOnSignal(Callback):
-    """On SIGTERM (a cluster's pre-emption or `kill`; SIGUSR1 under SLURM is Lightning's own requeue)
-    training stops after a batch that every DDP rank agrees on, `checkpoints/last.ckpt` is written
-    (mid-epoch too: resuming from it is exact) with a note on how to resume, and the process exits
-    with status 0.
+#: the signals that stop a fit with a checkpoint; when ranks got different ones, the later in this
+#: list wins (SLURM follows its requeue signal with SIGTERM: the requeue must still happen)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
-    Lightning 2.6's own SIGTERM handler runs a collective (a broadcast) inside the signal handler
-    and lets each rank stop on its own signal, so with every rank signalled, as SLURM does, the
-    ranks' collectives interleave and the job hangs (seen in the DDP test). Here the handler only
-    records the signal; the ranks agree with one all-reduce every `check_every` steps and at epoch
-    ends (Lightning itself already synchronises each step under DDP), and all then stop through
-    Lightning's own check at the end of that batch or epoch.
+
+class SaveOnSignal(Callback):
+    """SIGTERM (a cluster's pre-emption, `scancel`, `kill`), SIGUSR1 (SLURM's `--signal=SIGUSR1@120`
+    before the time limit) and SIGINT (Ctrl-C) all stop a fit the same way: after a batch that every
+    DDP rank agrees on, `checkpoints/last.ckpt` is written (mid-epoch too: resuming from it is
+    exact) and the process exits. SIGTERM: with a note on how to resume, status 0. SIGUSR1 under
+    SLURM: rank 0 then runs `scontrol requeue <job id>`, and the requeued job resumes from that
+    checkpoint in its `slurm-<job id>` folder by itself (status 0). SIGINT: with the note, status 130.
+
+    No rank runs a collective inside a signal handler: the handler only records the signal; the
+    ranks agree with one all-reduce every `check_every` steps and at epoch ends (Lightning itself
+    already synchronises each step under DDP), and all then stop through Lightning's own check at
+    the end of that batch or epoch. (Lightning 2.6's SIGTERM handler broadcasts inside the handler,
+    and its SLURM SIGUSR1 handler saves a checkpoint there, both with each rank acting on its own
+    signal: with every rank signalled, as SLURM does, the collectives interleave and the job can
+    hang. Its SLURM auto-requeue is turned off, and its handlers replaced, while a fit runs.)
     """
 
     def __init__(self, run_dir: str | Path, check_every: int = 1):
         self.run_dir = Path(run_dir)
         self.check_every = check_every
-        self._signalled = False
+        self._received = 0  # 1 + index in STOP_SIGNALS of the strongest signal received (0: none)
+        self._stopping = 0  # the same, agreed by every rank
+        self._active = False
+        self._previous: dict[int, object] = {}
 
     def _record(self, signum, frame) -> None:
-        self._signalled = True
+        if self._active:
+            self._received = max(self._received, STOP_SIGNALS.index(signum) + 1)
+            return
+        previous = self._previous.get(signum, signal.SIG_DFL)  # outside a fit: as before it
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
 
     def _install(self) -> None:
-        # after Lightning installed its handlers (Trainer._run), which it restores at teardown
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, self._record)
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in STOP_SIGNALS:
+            current = signal.getsignal(signum)
+            if current != self._record:
+                self._previous.setdefault(signum, current)
+                signal.signal(signum, self._record)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._active, self._received, self._stopping = True, 0, 0
+        environment = getattr(trainer.strategy, "cluster_environment", None)
+        if isinstance(environment, SLURMEnvironment):
+            environment.auto_requeue = False  # this callback requeues, after a checkpoint all ranks agreed on
+        # Before Lightning installs its handlers (after the setup hooks): it then sees one for
+        # SIGUSR1 and adds none of its own; SIGTERM's is taken back at the start of training.
+        self._install()
 
     def on_sanity_check_start(self, trainer, pl_module) -> None:
         self._install()
@@ -349,12 +389,23 @@ class SaveOnSignal(Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         self._install()
 
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._active = False  # (after a crash, Lightning puts this handler back: it passes signals on)
+        if threading.current_thread() is threading.main_thread():
+            for signum, previous in self._previous.items():
+                if signal.getsignal(signum) == self._record and previous is not None:
+                    signal.signal(signum, previous)
+            self._previous.clear()
+
     def _stop_if_signalled(self, trainer, pl_module) -> None:
-        signalled = self._signalled
+        received = self._received
         if trainer.world_size > 1:  # any rank's signal stops all of them, at the same batch
-            flag = torch.tensor(float(signalled), device=pl_module.device)
-            signalled = bool(trainer.strategy.reduce(flag, reduce_op="max"))
-        if signalled:
+            flag = torch.tensor(float(received), device=pl_module.device)
+            received = int(trainer.strategy.reduce(flag, reduce_op="max"))
+        if received:
+            self._stopping = received
             request_stop_after_batch(trainer)  # Lightning stops after this batch/epoch
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -368,27 +419,213 @@ class SaveOnSignal(Callback):
         from pytorch_lightning.utilities.exceptions import SIGTERMException
 
         if not isinstance(exception, SIGTERMException) or trainer.state.fn != "fit":
+            self._active = False  # a crash: Ctrl-C is an interrupt again
             return
+        signum = STOP_SIGNALS[self._stopping - 1] if self._stopping else signal.SIGTERM
+        name = signal.Signals(signum).name
+        # Stopping already: a SIGTERM now (SLURM's, right after the requeue) must not cut the save or
+        # the exit short. This handler ignores it until Python shuts down, which would then reset it
+        # to the default (ending the process by SIGTERM): ignored at the OS level from then on.
+        atexit.register(_ignore_stop_signals)
         # the NaN guard reads its losses back only every few steps: never save a diverged state
         guard = next((cb for cb in trainer.callbacks if isinstance(cb, FiniteLossGuard)), None)
         problem = guard.problem(trainer) if guard is not None else None
         if problem:
             if trainer.is_global_zero:
-                print(f"error: received SIGTERM, but {problem}", file=sys.stderr, flush=True)
+                print(f"error: received {name}, but {problem}", file=sys.stderr, flush=True)
             exception.code = 1
             return
         path = self.run_dir / "checkpoints" / "last.ckpt"
         # the full training state; collective under DDP, rank 0 writes, atomically
         trainer.save_checkpoint(path, weights_only=False)
-        if trainer.is_global_zero:
-            done = batches_done_in_epoch(trainer)
-            total = trainer.num_training_batches
-            where = (f"after epoch {trainer.current_epoch}" if done >= total else
-                     f"in epoch {trainer.current_epoch + 1} after {done} of its {total} batches")
-            print(f"received SIGTERM {where} (step {trainer.global_step}): "
-                  f"saved {path}. Resume with: python -m d2l_lightning fit --config "
-                  f"{self.run_dir / 'config.yaml'} --ckpt_path last", flush=True)
-            print(f"run directory: {self.run_dir}", flush=True)
+        if signum == signal.SIGINT:
+            exception.code = 130  # as a shell reports a process ended by Ctrl-C
+        if not trainer.is_global_zero:
+            return
+        done = batches_done_in_epoch(trainer)
+        total = trainer.num_training_batches
+        where = (f"after epoch {trainer.current_epoch}" if done >= total else
+                 f"in epoch {trainer.current_epoch + 1} after {done} of its {total} batches")
+        resume = (f"Resume with: python -m d2l_lightning fit --config {self.run_dir / 'config.yaml'} "
+                  "--ckpt_path last")
+        if signum == signal.SIGUSR1 and os.environ.get("SLURM_JOB_ID"):
+            resume = requeue_slurm_job()
+        print(f"received {name} {where} (step {trainer.global_step}): saved {path}. {resume}", flush=True)
+        print(f"run directory: {self.run_dir}", flush=True)
+        wandb_sync_hint(trainer)
+
+
+def _ignore_stop_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def requeue_slurm_job() -> str:
+    """`scontrol requeue` of this SLURM job (of this task of an array job); says what happened."""
+    job = os.environ["SLURM_JOB_ID"]
+    if os.environ.get("SLURM_ARRAY_JOB_ID") and os.environ.get("SLURM_ARRAY_TASK_ID"):
+        job = f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+    try:
+        result = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return (f"Could not requeue SLURM job {job} ({e}); submit it again: with the same job id it "
+                "continues from this checkpoint, else add --ckpt_path last.")
+    if result.returncode != 0:
+        return (f"`scontrol requeue {job}` failed ({result.stderr.strip()[:200]}); submit the job again "
+                "with --ckpt_path last.")
+    return f"Requeued SLURM job {job}: it continues from this checkpoint, in this folder, by itself."
+
+
+def wandb_sync_hint(trainer) -> None:
+    """The one line saying how to upload an offline W&B run (rank 0, at the end of a fit)."""
+    from d2l_lightning.loggers import offline_wandb_dirs, sync_hint
+
+    for run in offline_wandb_dirs(trainer):
+        print(sync_hint(run), flush=True)
+
+
+class LostRankWatch(Callback):
+    """Under DDP, a rank whose process dies or whose node stops answering stops the others within
+    `timeout` seconds, with an error naming it, instead of leaving them waiting in a collective
+    until its timeout (30 minutes by default). The checkpoints already written stay; `fit
+    --ckpt_path last` (or, under SLURM, the requeued job) continues from the last one.
+
+    Each rank adds to a counter of its own in the process group's rendezvous store every `interval`
+    seconds, from a thread (so a rank busy alone, saving a checkpoint say, still counts); a counter
+    that stops moving for `timeout` seconds, or a store that stops answering that long (it lives in
+    rank 0's process, or in torchrun's agent), is a lost rank. A rank started by Lightning's own
+    launcher from this process is lost as soon as its process has ended. A collective that fails
+    because a peer is gone (gloo notices a closed connection at once) is checked the same way, over
+    three intervals. In a config: `trainer.callbacks: [{class_path:
+    d2l_lightning.callbacks.LostRankWatch, init_args: {timeout: 30}}]`."""
+
+    def __init__(self, timeout: float = 60.0, interval: float = 1.0):
+        check_range("LostRankWatch interval", interval, "> 0")
+        check_range("LostRankWatch timeout", timeout, f">= {3 * interval}",
+                    "It must span a few intervals, or a slow heartbeat would count as a lost rank.")
+        self.timeout, self.interval = timeout, interval
+        self._thread: threading.Thread | None = None
+        self._done: threading.Event | None = None  # (made in setup: `ddp_spawn` pickles callbacks)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if trainer.world_size < 2 or self._thread is not None or not os.environ.get("MASTER_PORT"):
+            return
+        from datetime import timedelta
+
+        self._rank, self._world, self._trainer = trainer.global_rank, trainer.world_size, trainer
+        first_child = trainer.node_rank * trainer.num_devices + 1
+        self._children = {first_child + i: p for i, p in enumerate(compat.launcher_children(trainer))}
+        host, port = os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ["MASTER_PORT"])
+        self._address = f"{host}:{port}"
+        self._store = torch.distributed.TCPStore(host, port, is_master=False, wait_for_workers=False,
+                                                 timeout=timedelta(seconds=max(self.interval * 5, 10)))
+        self._store.set(f"d2l/host/{self._rank}", socket.gethostname())
+        self._done, self._stopping = threading.Event(), threading.Lock()
+        self._thread = threading.Thread(target=self._watch, name="d2l-lost-rank-watch", daemon=True)
+        self._thread.start()
+
+    def _counts(self) -> list[int] | None:
+        """Every rank's counter (this rank's moved on by one), or None when the store is gone."""
+        try:
+            return [int(self._store.add(f"d2l/beat/{r}", 1 if r == self._rank else 0))
+                    for r in range(self._world)]
+        except Exception:  # connection refused/reset: the store's process is gone
+            return None
+
+    def _ended_children(self) -> list[int]:
+        return [r for r, p in self._children.items() if p.poll() is not None and p.returncode != 0]
+
+    def _watch(self) -> None:
+        last, since = self._counts() or [0] * self._world, [time.monotonic()] * self._world
+        store_lost_at = None
+        while not self._done.wait(self.interval):
+            if self._ended_children():
+                return self._stop(self._ended_children())
+            now, counts = time.monotonic(), self._counts()
+            if counts is None:
+                store_lost_at = store_lost_at or now
+                if now - store_lost_at > self.timeout:
+                    return self._stop(None)
+                continue
+            store_lost_at = None
+            for r, (old, new) in enumerate(zip(last, counts)):
+                if new != old:
+                    since[r] = now
+            last = counts
+            lost = [r for r in range(self._world) if now - since[r] > self.timeout]
+            if lost:
+                return self._stop(lost)
+
+    def lost_ranks(self) -> list[int] | None:
+        """The ranks gone now: ended children, else those whose counters do not move over three
+        intervals ([] for none, None when the store itself is gone)."""
+        before = self._counts()
+        for _ in range(3):
+            if self._ended_children():
+                return self._ended_children()
+            time.sleep(self.interval)
+        after = self._counts()
+        if before is None or after is None:
+            return None
+        return [r for r in range(self._world) if r != self._rank and before[r] == after[r]]
+
+    def _describe(self, rank: int) -> str:
+        host = "?"
+        with contextlib.suppress(Exception):
+            if self._store.check([f"d2l/host/{rank}"]):
+                host = self._store.get(f"d2l/host/{rank}").decode()
+        text = f"rank {rank} (on {host}"
+        code = self._children[rank].returncode if rank in self._children else None
+        if code is not None and code < 0:
+            text += f", ended by {signal.Signals(-code).name}"
+        elif code:
+            text += f", exited with status {code}"
+        return text + ")"
+
+    def _stop(self, lost: list[int] | None) -> None:
+        """One paragraph on stderr, the CSV rows so far on disk, the ranks this process started
+        killed, and this process ended, whatever it is waiting in."""
+        if self._done.is_set() or not self._stopping.acquire(blocking=False):
+            return  # finished meanwhile, or the other thread is already stopping
+        if lost is None:
+            who = (f"the process group's rendezvous store at {self._address} stopped answering (it lives "
+                   "in rank 0's process, or in torchrun's agent on the first node): rank 0 or its node is gone")
+        else:
+            who = (f"{' and '.join(self._describe(r) for r in lost)} of {self._world} stopped answering: "
+                   "its process died or its node was lost")
+        last = self._trainer.checkpoint_callback
+        ckpt = Path(last.dirpath) / "last.ckpt" if last is not None and last.dirpath else None
+        kept = (f"The last good checkpoint, {ckpt}, is kept: continue with fit --ckpt_path last (a "
+                "requeued SLURM job does so by itself)." if ckpt is not None and ckpt.is_file() else
+                "No checkpoint had been written yet.")
+        print(f"error: rank {self._rank}: {who}. This rank stops instead of waiting for it in a "
+              f"collective (LostRankWatch timeout {self.timeout:g} s). {kept}", file=sys.stderr, flush=True)
+        from d2l_lightning.loggers import RunCSVLogger
+
+        for logger in self._trainer.loggers:
+            if isinstance(logger, RunCSVLogger):
+                with contextlib.suppress(Exception):
+                    logger.flush()
+        for proc in self._children.values():
+            with contextlib.suppress(Exception):
+                proc.kill()
+        sys.stdout.flush()
+        os._exit(1)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        if self._thread is not None and not isinstance(exception, (SIGTERMException, KeyboardInterrupt)):
+            lost = self.lost_ranks()  # did this collective fail because a peer is gone?
+            if lost != []:
+                self._stop(lost)
+        self.teardown(trainer, pl_module, "")
+
+    def teardown(self, trainer, pl_module, stage: str) -> None:
+        if self._done is not None:
+            self._done.set()
+        self._thread = None
 
 
 class Compile(Callback):
@@ -420,6 +657,8 @@ def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) ->
         callbacks.append(PredictionWriter(run_dir))
     if command in (None, "fit"):
         callbacks += [TrainingCurves(), FiniteLossGuard(), SaveOnSignal(run_dir)]
+    if not any(isinstance(cb, LostRankWatch) for cb in callbacks):
+        callbacks.append(LostRankWatch())  # (does nothing outside DDP)
     if command in (None, "fit") and trainer_cfg.get("enable_checkpointing") is not False:
         # absolute, as the path in a checkpoint must match when a fit resumes in the same folder
         ckpt_dir = run_dir.resolve() / "checkpoints"

@@ -31,6 +31,17 @@ def request_stop_after_batch(trainer: "pl.Trainer") -> None:
     trainer._signal_connector.received_sigterm = True
 
 
+def launcher_children(trainer: "pl.Trainer") -> list:
+    """The ranks Lightning's own DDP launcher (`strategy: ddp`, one command per node) started from
+    this process, as `subprocess.Popen`s in local-rank order from 1 (its `procs`; [] under any other
+    launcher). Its child-process observer SIGKILLs every rank, without saying which one died, within
+    5 s of a child's death: the lost-rank watch looks at them first, to name the rank before that."""
+    from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    launcher = trainer.strategy.launcher
+    return list(launcher.procs) if isinstance(launcher, _SubprocessScriptLauncher) else []
+
+
 def batches_done_in_epoch(trainer: "pl.Trainer") -> int:
     """How many batches of the current training epoch have completed (the fit loop's progress
     counter, which Lightning saves in its own checkpoints but does not expose)."""

@@ -279,12 +279,31 @@ def log_image(trainer, key: str, path: Path) -> None:
             logger.log_image(key=key, images=[str(path)])
 
 
+def offline_wandb_dirs(trainer) -> list[str]:
+    """The folders of the offline W&B runs this trainer logs to (what `wandb sync` uploads)."""
+    dirs = []
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger) and compat.wandb_run_started(logger):
+            run = logger.experiment
+            if getattr(run, "offline", False) or getattr(run.settings, "mode", None) == "offline":
+                dirs.append(str(Path(run.dir).parent))  # <run>/wandb/offline-run-<time>-<id>
+    return dirs
+
+
 def finalize(trainer) -> None:
-    """Flushes every logger and ends the W&B run (else the next run in this process reuses it)."""
+    """Flushes every logger and ends the W&B run (else the next run in this process reuses it); an
+    offline W&B run (the default on compute nodes) gets one line with its `wandb sync` command."""
+    offline = offline_wandb_dirs(trainer)
     for logger in trainer.loggers:
         logger.finalize("success")
         if isinstance(logger, WandbLogger) and compat.wandb_run_started(logger):
             logger.experiment.finish()
+    for run in offline:
+        print(sync_hint(run), flush=True)
+
+
+def sync_hint(offline_run: str) -> str:
+    return f"W&B: this run was logged offline; upload it with: wandb sync {offline_run}"
 
 
 def close_wandb_run() -> None:

@@ -109,3 +109,20 @@ def test_rich_progress_bar_still_builds_its_epoch_label_in_a_private_method():
     bar._trainer = SimpleNamespace(max_epochs=5)
     assert bar._get_train_description(0).strip() == "Epoch 1/5"
     assert bar._get_train_description(4).strip() == "Epoch 5/5"
+
+
+def test_lightnings_ddp_launcher_still_keeps_its_children_in_procs():
+    import subprocess
+
+    from lightning_fabric.strategies.launchers.subprocess_script import _ChildProcessObserver
+
+    trainer = _trainer(devices=2, strategy="ddp")
+    launcher = trainer.strategy.launcher
+    assert isinstance(getattr(launcher, "procs", None), list), \
+        "_SubprocessScriptLauncher.procs is gone: LostRankWatch cannot name a dead child rank at once"
+    assert compat.launcher_children(trainer) == []  # (filled when it starts the other ranks)
+    launcher.procs.append(subprocess.Popen(["true"]))
+    assert [p.wait() for p in compat.launcher_children(trainer)] == [0]
+    period = inspect.signature(_ChildProcessObserver).parameters["sleep_period"].default
+    assert period >= 2, "Lightning's child-process observer now polls faster than LostRankWatch's 1 s"
+    assert compat.launcher_children(_trainer(max_steps=1)) == []
