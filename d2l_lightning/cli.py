@@ -14,6 +14,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import yaml
 from pytorch_lightning.cli import LightningCLI
 
 import d2l_lightning.datamodules  # noqa: F401  (registers the short class names)
@@ -22,9 +23,9 @@ from d2l_lightning import loggers, runs
 from d2l_lightning.callbacks import command_callbacks
 from d2l_lightning.compat import KeepConfigModel
 from d2l_lightning.core import D2LDataModule, D2LModule
-from d2l_lightning.errors import D2LError
+from d2l_lightning.errors import ConfigError, ConfigFileError, D2LError, explain
 from d2l_lightning.plots import plot_run
-from d2l_lightning.plugins import with_sync_batchnorms
+from d2l_lightning.plugins import with_atomic_checkpoints, with_sync_batchnorms
 
 # Warnings that say nothing to a user of this CLI, each for a reason; installed only while a
 # command runs (`main`), never at import.
@@ -45,6 +46,11 @@ KNOWN_WARNINGS = (
 )
 
 
+#: what Lightning itself stores in a checkpoint (the rest is the data module's and callbacks' state)
+_LIGHTNING_CKPT_KEYS = {"epoch", "global_step", "pytorch-lightning_version", "state_dict", "loops", "callbacks",
+                        "optimizer_states", "lr_schedulers", "hparams_name", "hyper_parameters"}
+
+
 def _user_error_in_chain(e: BaseException | None) -> D2LError | None:
     seen = set()
     while e is not None and id(e) not in seen:
@@ -59,6 +65,7 @@ class D2LCLI(KeepConfigModel, LightningCLI):
     def __init__(self, args=None, run: bool = True, **kwargs):
         self.run_dir: Path | None = None
         self.resume_at: tuple[int, int] | None = None  # (epoch, step) of the checkpoint a fit continues
+        self.data_state: dict = {}  # the data module's part of the checkpoint that test/predict use
         argv = sys.argv
         if args is not None:  # the whole command line (tests, scripts): the process's own argv is set
             sys.argv = argv[:1]  # aside meanwhile, else Lightning warns that both were given
@@ -84,6 +91,11 @@ class D2LCLI(KeepConfigModel, LightningCLI):
                             help="false: also print Lightning's and W&B's own messages and the model "
                                  "summary table.")
 
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")  # (None for scripts with run=False)
+        check_command(subcommand, self.config[subcommand] if subcommand else self.config)
+
     def _command_config(self):
         """The parsed config of this command (scripts with run=False have no subcommand)."""
         return self.config[self.subcommand] if self.subcommand else self.config
@@ -92,10 +104,19 @@ class D2LCLI(KeepConfigModel, LightningCLI):
         cfg = self._command_config()
         name = runs.run_name(cfg.get("run_name"), cfg.get("config"), cfg.get("model.class_path"))
         root = Path(cfg.trainer.default_root_dir or "logs")
-        if cfg.get("ckpt_path") not in (None, "best", "hpc", "registry"):
-            cfg.ckpt_path, home, self.resume_at = runs.resolve_checkpoint(cfg.ckpt_path, root, name)
+        if self.subcommand == "fit" and cfg.get("ckpt_path") is None:  # a requeued SLURM job continues
+            cfg.ckpt_path = runs.requeued_checkpoint(root, name, cfg.get("run_version"))
+        if cfg.get("ckpt_path") not in (None, "hpc"):
+            cfg.ckpt_path, home, state = runs.resolve_checkpoint(
+                cfg.ckpt_path, root, name, self.subcommand or "fit", cfg.get("model.class_path"),
+                debugging=bool(runs.debug_options(cfg.trainer)))
             if "weights_only" in cfg and cfg.weights_only is None:
                 cfg.weights_only = True  # Lightning loads it as checked: tensors and plain values only
+            if self.subcommand in (None, "fit"):
+                check_more_to_train(cfg, state)
+            else:  # what the data module fitted (a scaler, a vocabulary) comes from the checkpoint
+                self.data_state = {k: v for k, v in state.items() if k not in _LIGHTNING_CKPT_KEYS}
+            self.resume_at = (int(state.get("epoch", 0)), int(state.get("global_step", 0)))
             if self.subcommand != "fit" or home is None or cfg.get("run_version"):
                 self.resume_at = None
             else:  # resuming is the same run, in its folder, where its own checkpoints are expected
@@ -122,16 +143,26 @@ class D2LCLI(KeepConfigModel, LightningCLI):
             if user_error is None:
                 raise
             raise user_error from None
+        data_state, self.data_state = self.data_state.get(type(self.datamodule).__qualname__), {}
+        if data_state and hasattr(self.datamodule, "load_state_dict"):
+            self.datamodule.load_state_dict(data_state)
         loggers.after_instantiation(self.trainer, self.resume_at)
 
     def instantiate_trainer(self, **kwargs):
         trainer_cfg = (self.config_init[self.subcommand] if self.subcommand else self.config_init)["trainer"]
         if self.subcommand not in (None, "fit"):
             kwargs["enable_checkpointing"] = False  # evaluation writes no checkpoint
+        plugins = trainer_cfg.get("plugins")
         if trainer_cfg.get("sync_batchnorm"):  # ours: Lightning's plugin, plus our scratch BatchNorm
-            kwargs["plugins"] = with_sync_batchnorms(trainer_cfg.get("plugins"))
+            plugins = with_sync_batchnorms(plugins)
+        kwargs["plugins"] = with_atomic_checkpoints(plugins)
         callbacks = command_callbacks(self.subcommand, self.run_dir, self.model, trainer_cfg)
-        return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=callbacks, **kwargs)
+        try:
+            return super().instantiate_trainer(default_root_dir=str(self.run_dir), callbacks=callbacks,
+                                               **kwargs)
+        except (ValueError, TypeError) as e:  # Lightning's checks of accelerator, devices, strategy ...
+            raise ConfigError(f"Lightning refused the trainer settings: {str(e).splitlines()[0]} Check the "
+                              "--trainer.* options (or the configs/trainer preset) it names.") from None
 
     def finish(self) -> None:
         """After every command: closes the loggers, draws curves.png and prints the run directory."""
@@ -150,6 +181,73 @@ class D2LCLI(KeepConfigModel, LightningCLI):
         print(f"run directory: {self.run_dir}", flush=True)
 
     after_fit = after_validate = after_test = after_predict = finish
+
+
+def check_command(subcommand: str | None, cfg) -> None:
+    """Settings that Lightning would take silently (a run that trains nothing, random weights
+    evaluated) or answer with a traceback; each is one paragraph instead."""
+    seed = cfg.get("seed_everything")
+    if not isinstance(seed, bool) and isinstance(seed, int) and not 0 <= seed < 2**32:
+        raise ConfigError(f"seed_everything must be in [0, 2**32 - 1] (what NumPy and torch accept), got "
+                          f"{seed}. Pick another seed, e.g. --seed_everything 0.")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt in ("best", "registry") or (ckpt == "hpc" and subcommand not in (None, "fit")):
+        raise ConfigError(f"--ckpt_path {ckpt} is not supported here: give the checkpoint's path "
+                          "(<run directory>/checkpoints/best-NNN.ckpt or last.ckpt), or `last` for the newest "
+                          "last.ckpt of this experiment.")
+    if subcommand in ("validate", "test", "predict") and not ckpt and not cfg.get("model.init_args.init_from"):
+        raise ConfigError(
+            f"{subcommand} needs trained weights, else it evaluates a randomly initialised model: pass "
+            "--ckpt_path <run directory>/checkpoints/last.ckpt (or best-NNN.ckpt) together with --config "
+            f"<run directory>/config.yaml, or --ckpt_path last for the newest run of this experiment.")
+    if subcommand in (None, "fit"):
+        trainer = cfg.trainer
+        if trainer.get("max_epochs") == 0 or trainer.get("max_steps") == 0:
+            which = "max_epochs" if trainer.get("max_epochs") == 0 else "max_steps"
+            raise ConfigError(f"--trainer.{which} 0 trains nothing. Give the number of epochs (or steps) to "
+                              "train, e.g. --trainer.max_epochs 5.")
+        if trainer.get("limit_train_batches") in (0, 0.0):
+            raise ConfigError("--trainer.limit_train_batches 0 trains nothing. Leave it out (all batches) or "
+                              "give a positive number of batches or a fraction in (0, 1].")
+
+
+def check_more_to_train(cfg, state: dict) -> None:
+    """Resuming a run only trains if its limits are beyond what the checkpoint has done."""
+    trained, steps = runs.trained_epochs(state), int(state.get("global_step", 0))
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+    if max_epochs not in (None, -1) and max_epochs <= trained:
+        raise ConfigError(
+            f"--ckpt_path {cfg.ckpt_path}: this run already trained {trained} epoch(s), and "
+            f"--trainer.max_epochs is {max_epochs}, so resuming would train nothing. Pass "
+            f"--trainer.max_epochs > {trained} to train it further, or use test/validate/predict "
+            "with this --ckpt_path to evaluate it.")
+    if max_steps not in (None, -1) and max_steps <= steps:
+        raise ConfigError(f"--ckpt_path {cfg.ckpt_path}: this run already trained {steps} steps, and "
+                          f"--trainer.max_steps is {max_steps}. Pass --trainer.max_steps > {steps}.")
+
+
+def check_config_files(args: list[str]) -> None:
+    """Every `--config` file is UTF-8 YAML, else one error naming the file, line and column (the
+    parser would show a traceback, or a YAML error without the file's name)."""
+    paths = [a.split("=", 1)[1] for a in args if a.startswith("--config=")]
+    paths += [b for a, b in zip(args, args[1:]) if a in ("--config", "-c")]
+    for value in paths:
+        path = Path(value)
+        try:
+            if not path.is_file():
+                continue  # the parser says it is missing (or it is inline YAML)
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigFileError(f"config file {path} is not UTF-8 text (byte {e.start}: {e.reason}). Save it "
+                              "as UTF-8.") from None
+        try:
+            yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigFileError(f"config file {path} is not valid YAML{where}: {problem}. Fix the file "
+                              "(indentation and `key: value` pairs are the usual culprits).") from None
 
 
 _CHATTY_LOGGERS = ("pytorch_lightning", "lightning_fabric", "lightning")
@@ -192,14 +290,27 @@ def known_warnings_ignored():
 
 
 def main(args: list[str] | None = None) -> None:
-    """Entry point; `args` as on the command line (tests call `main([...])` in-process)."""
+    """Entry point; `args` as on the command line (tests call `main([...])` in-process). A known
+    failure class (`errors.explain`) is one paragraph and exit status 1; the run folder a failed
+    command created is removed unless it holds results (checkpoints, metrics)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["data"]:  # fetch and verify the datasets of configs (not a Lightning command)
+        from d2l_lightning.data_command import main as data_main
+
+        return data_main(argv[1:])
     try:
         with known_warnings_ignored(), restored_output_settings():
+            check_config_files(sys.argv[1:] if args is None else list(args))
             D2LCLI(args=args)
-    except D2LError as e:
+        runs.forget_created()
+    except Exception as e:
+        user_error = explain(e)
         loggers.close_wandb_run()
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(1) from None
+        runs.discard_unused()
+        if user_error is None:
+            raise
+        print(f"error: {user_error}", file=sys.stderr)
+        raise SystemExit(getattr(user_error, "exit_status", 1)) from None
 
 
 def run(args: list[str]) -> tuple[Path | None, str]:

@@ -28,14 +28,28 @@ def curve_table(metrics_csv: str | Path) -> pd.DataFrame:
     if "epoch" not in df or "step" not in df:
         return pd.DataFrame()
     cols = [c for c in df.columns if "/" in c and c.split("/", 1)[0] in _STAGES]
-    # train metrics are logged once per epoch, at its last step: that gives the epoch's length
-    ends = df.loc[df["train/loss"].notna(), "step"] if "train/loss" in df else pd.Series(dtype=float)
-    if len(ends):
-        steps_per_epoch = (ends.iloc[0] + 1) / (df.loc[ends.index[0], "epoch"] + 1)
-        x = (df["step"] + 1) / steps_per_epoch
-    else:
-        x = df["epoch"] + 1.0
-    return df.assign(x=x.round(6)).groupby("x")[cols].last()
+    return df.assign(x=fractional_epochs(df).round(6)).groupby("x")[cols].last()
+
+
+def fractional_epochs(df: pd.DataFrame) -> pd.Series:
+    """Each row's position in epochs completed, from its epoch and step. Every epoch is measured by
+    its own steps (train metrics are logged once per epoch, at its last step), so a run resumed
+    with another batch size or number of processes still puts each point in its epoch."""
+    if "train/loss" not in df or df["train/loss"].notna().sum() == 0:
+        return df["epoch"] + 1.0
+    ends = df.loc[df["train/loss"].notna()].groupby("epoch")["step"].max()
+    start, length = {}, {}
+    for e in sorted(df["epoch"].unique()):
+        before = ends[ends.index < e]
+        start[e] = before.iloc[-1] + 1 if len(before) else 0
+        if e in ends.index:
+            length[e] = ends[e] - start[e] + 1
+        else:  # an epoch stopped before its end (a signal): as long as the one before it
+            last_step = df.loc[df["epoch"] == e, "step"].max()
+            length[e] = length.get(before.index[-1], 1) if len(before) else last_step + 1
+    epoch = df["epoch"]
+    done = (df["step"] - epoch.map(start) + 1) / epoch.map(length).clip(lower=1)
+    return epoch + done.clip(lower=0, upper=1.0)
 
 
 def plot_curves(metrics_csvs: list[str | Path], out_png: str | Path, title: str = "") -> Path | None:

@@ -35,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.cli import D2LCLI
+from d2l_lightning.scripting import run_script  # noqa: E402
 
 # What the template's configs can add for a CNN on this CPU (it has avx512_bf16): bf16-mixed precision
 # and channels_last. (a), (b) and the floor use them; (c) runs the model as the book does (fp32, NCHW).
@@ -234,4 +235,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

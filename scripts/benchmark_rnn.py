@@ -27,6 +27,7 @@ from benchmark import EpochTimer  # noqa: E402
 from d2l_lightning.cli import D2LCLI  # noqa: E402
 from d2l_lightning.core.language_model import detach_state  # noqa: E402
 from d2l_lightning.scratch import grad_clipping  # noqa: E402
+from d2l_lightning.scripting import run_script  # noqa: E402
 
 COMMON = ["--config", "configs/logger/csv.yaml", "--run_name", "benchmark_rnn",
           "--model.init_args.pred_period", "0"]
@@ -90,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

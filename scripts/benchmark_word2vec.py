@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's package
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from d2l_lightning.cli import D2LCLI, known_warnings_ignored  # noqa: E402
+from d2l_lightning.scripting import run_script  # noqa: E402
 
 COMMON = ["--config", "configs/logger/csv.yaml", "--run_name", "benchmark_word2vec",
           "--trainer.enable_model_summary", "false"]
@@ -130,4 +131,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import compare_runs  # noqa: E402
 
 from d2l_lightning.cli import run as run_cli  # noqa: E402
+from d2l_lightning.scripting import output_file, run_script  # noqa: E402
 
 BOOK_YLIM = (0.22, 0.35)  # the loss range of the d2l-en edition's optimizer plots (train_ch11)
 
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter,
                                 allow_abbrev=False)  # CLI options pass through whole
     p.add_argument("--concise", action="store_true", help="also the torch.optim twins")
-    p.add_argument("--out", type=Path, default=Path("logs/ch07_compare.png"))
+    p.add_argument("--out", type=output_file, default="logs/ch07_compare.png")
     p.add_argument("--ylim", nargs=2, type=float, metavar=("LO", "HI"), default=BOOK_YLIM,
                    help="y range (default 0.22 0.35, as d2l-en's optimizer plots)")
     args, extra = p.parse_known_args(argv)  # the rest: CLI overrides for every run
@@ -58,4 +59,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

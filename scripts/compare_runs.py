@@ -1,7 +1,7 @@
 """Compare runs side by side: the local counterpart of a W&B dashboard.
 
     python scripts/compare_runs.py logs/7.4_momentum/<version> logs/7.8_adam/<version> ... \
-        [--metrics val/loss] [--out compare.png]
+        [--metrics val/loss] [--out logs/compare.png]
 
 Overlays the curves of every run (from its metrics.csv, against epochs; chapter 7 runs are
 validated every 100 examples, so their curves have points inside epochs) in one PNG, and prints
@@ -21,6 +21,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.plots import curve_table  # noqa: E402
+from d2l_lightning.scripting import output_file, run_script  # noqa: E402
 
 # keys that differ between any two runs and say nothing about the experiment
 _IGNORED = ("trainer.logger", "run_name", "run_version", "trainer.default_root_dir", "data.init_args.data_dir",
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="run directories")
     p.add_argument("--metrics", nargs="*", default=None, help="metrics to plot (default: all val/*)")
-    p.add_argument("--out", type=Path, default=Path("compare.png"))
+    p.add_argument("--out", type=output_file, default="logs/compare.png")
     p.add_argument("--ylim", nargs=2, type=float, metavar=("LO", "HI"), default=None,
                    help="y range of the panels (kept only if every run ends inside it)")
     args = p.parse_args(argv)
@@ -176,4 +177,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

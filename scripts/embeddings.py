@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning.datamodules.glove_files import find_glove  # noqa: E402
-from d2l_lightning.errors import ConfigError, D2LError  # noqa: E402
+from d2l_lightning.errors import ConfigError  # noqa: E402
+from d2l_lightning.scripting import run_script  # noqa: E402
 from d2l_lightning.text.embedding import TokenEmbedding, get_analogy, get_similar_tokens  # noqa: E402
 
 
@@ -56,8 +57,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except D2LError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main)

@@ -33,8 +33,8 @@ from sweep import NamedRunCLI, captured_output, save_output  # noqa: E402
 
 from d2l_lightning import loggers  # noqa: E402
 from d2l_lightning.cli import known_warnings_ignored  # noqa: E402
-from d2l_lightning.errors import D2LError  # noqa: E402
 from d2l_lightning.models.house import log_rmse  # noqa: E402
+from d2l_lightning.scripting import int_at_least, run_script  # noqa: E402
 
 
 @torch.no_grad()
@@ -110,12 +110,11 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter,
                                      allow_abbrev=False)  # CLI options pass through whole
     parser.add_argument("--config", action="append", required=True, help="config file (repeatable)")
-    parser.add_argument("--folds", type=int, default=5, help="number of folds K (book: 5)")
+    parser.add_argument("--folds", type=int_at_least(2), default=5,
+                        help="number of folds K (book: 5; at most the number of houses)")
     parser.add_argument("--verbose", action="store_true", help="also print each fold's epoch lines and "
                                                                "Lightning's messages")
     args, overrides = parser.parse_known_args(argv)
-    if args.folds < 2:
-        parser.error("--folds must be at least 2")
     stem = Path(args.config[0]).stem
     version = datetime.now().strftime("%Y%m%d-%H%M%S")
     group = f"{stem}_kfold-{version}"
@@ -158,8 +157,4 @@ def main(argv: list[str] | None = None) -> tuple[float, float]:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except D2LError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_script(main)

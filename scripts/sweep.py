@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))  # this checkout's package
 from d2l_lightning import loggers  # noqa: E402
 from d2l_lightning.cli import D2LCLI, known_warnings_ignored  # noqa: E402
 from d2l_lightning.errors import D2LError  # noqa: E402
+from d2l_lightning.scripting import run_script  # noqa: E402
 
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
@@ -574,4 +575,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         _worker(sys.argv[2])
     else:
-        main()
+        run_script(main)

@@ -9,12 +9,13 @@ the models, and 7.1's figures.
     python scripts/trajectory.py --book-figures figures/                                   # 7.1
 
 Prints the book's line (`epoch 20, x1 -0.057646, x2 -0.000073`) and writes the contour plot with
-the path (default `trajectory.png`).
+the path (default `logs/trajectory.png`).
 """
 
 import argparse
 import functools
 import importlib
+import math
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
 from d2l_lightning import optim  # noqa: E402
+from d2l_lightning.scripting import int_at_least, output_dir, output_file, run_script  # noqa: E402
 from d2l_lightning.trajectories import (  # noqa: E402
     OBJECTIVES,
     book_figures_7_1,
@@ -64,11 +66,16 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--objective", choices=sorted(OBJECTIVES), default="elliptic",
                    help="elliptic: x1^2 + 2 x2^2 (7.2); flat: 0.1 x1^2 + 2 x2^2 (7.4-7.6)")
     p.add_argument("--x0", nargs="+", type=float, default=None, help="start (default -5 -2; 1-D: 10)")
-    p.add_argument("--steps", type=int, default=None, help="steps (default 20; 1-D: 10)")
+    p.add_argument("--steps", type=int_at_least(1, 100_000), default=None, help="steps (default 20; 1-D: 10)")
     p.add_argument("--one-d", action="store_true", help="minimise f(x) = x^2 instead (7.2)")
-    p.add_argument("--out", default="trajectory.png", help="PNG to write")
-    p.add_argument("--book-figures", metavar="DIR", help="write 7.1's figures into DIR and stop")
+    p.add_argument("--out", type=output_file, default="logs/trajectory.png", help="PNG to write")
+    p.add_argument("--book-figures", metavar="DIR", type=output_dir,
+                   help="write 7.1's figures into DIR and stop")
     args = p.parse_args(argv)
+    if args.x0 is not None and len(args.x0) != (1 if args.one_d else 2):
+        p.error(f"--x0 takes {'one number (1-D)' if args.one_d else 'two numbers (x1 x2)'}, got {len(args.x0)}")
+    if args.x0 is not None and not all(math.isfinite(v) for v in args.x0):
+        p.error("--x0 must be finite numbers")
     if args.book_figures:
         paths = book_figures_7_1(args.book_figures)
         print("\n".join(f"wrote {path}" for path in paths))
@@ -97,4 +104,4 @@ def main(argv: list[str] | None = None) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

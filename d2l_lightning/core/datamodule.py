@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from d2l_lightning.compat import batches_done_in_epoch
-from d2l_lightning.errors import check_range
+from d2l_lightning.errors import CheckpointError, ConfigError, check_range
 
 
 class TensorBatchDataset(Dataset):
@@ -131,6 +131,23 @@ class EpochShuffleSampler(Sampler[int]):
         return iter(torch.randperm(self.num_samples, generator=g).tolist())
 
 
+def held_out_count(val_split: float, n: int, what: str = "training items") -> int:
+    """How many of `n` training items `val_split` holds out: a fraction in (0, 1), or a whole count
+    of at least 2 (1 is refused: as a fraction it holds out everything, as a count one item)."""
+    if not val_split:
+        return 0
+    if val_split == 1 or (val_split > 1 and val_split != int(val_split)):
+        raise ConfigError(f"val_split={val_split} is neither a fraction in (0, 1) nor a whole count of "
+                          f"{what} (at least 2). E.g. 0.1 holds out a tenth, 5000 holds out 5,000; 0 "
+                          "validates on the official test split.")
+    n_val = int(round(val_split * n)) if val_split < 1 else int(val_split)
+    if n_val == 0 or n_val >= n:
+        raise ConfigError(f"val_split={val_split} holds out {n_val} of the {n} {what}, which leaves "
+                          f"{'no validation' if n_val == 0 else 'no training'} data. Give a fraction or "
+                          f"count in between.")
+    return n_val
+
+
 class D2LDataModule(pl.LightningDataModule):
     """Base of every dataset.
 
@@ -199,10 +216,25 @@ class D2LDataModule(pl.LightningDataModule):
         if trainer is None or trainer.state.fn != "fit":
             return {}
         done = batches_done_in_epoch(trainer)
-        return {"train_batches_done": done if done < trainer.num_training_batches else 0}
+        return {"train_batches_done": done if done < trainer.num_training_batches else 0,
+                "batch_size": self.batch_size, "world_size": trainer.world_size}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._resume_batches = int(state_dict.get("train_batches_done", 0))
+        done = int(state_dict.get("train_batches_done", 0))
+        trainer = self.trainer
+        if done and trainer is not None and trainer.state.fn == "fit":
+            # the epoch's remaining batches are only the same batches with the same batch size and
+            # number of processes; another split would skip or repeat examples, silently
+            saved = (state_dict.get("batch_size", self.batch_size),
+                     state_dict.get("world_size", trainer.world_size))
+            if saved != (self.batch_size, trainer.world_size):
+                raise CheckpointError(
+                    f"this checkpoint was saved in the middle of an epoch ({done} batches of {saved[0]} on "
+                    f"{saved[1]} process(es)); it can only continue that epoch with the same batch size and "
+                    f"number of processes, not {self.batch_size} on {trainer.world_size}. Resume with "
+                    f"--data.init_args.batch_size {saved[0]} and {saved[1]} device(s), or resume from a "
+                    "checkpoint saved at the end of an epoch (checkpoints/best-NNN.ckpt).")
+        self._resume_batches = done
 
     def take_resume_batches(self) -> int:
         n, self._resume_batches = self._resume_batches, 0

@@ -19,6 +19,7 @@ from pytorch_lightning.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from d2l_lightning.compat import FastHookNames
+from d2l_lightning.core.weights import align_keys, load_initial_weights
 from d2l_lightning.errors import CheckpointError, ConfigError, check_range
 
 
@@ -47,13 +48,29 @@ def has_uninitialized_params(module: nn.Module) -> bool:
     return any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters())
 
 
+# Device types without float64 (Apple's MPS): epoch sums are float32 there, exact for weights up to
+# 2**24 per epoch and means to ~7 digits. Tests add "cpu" to run the same code paths on the CPU.
+NO_FLOAT64 = {"mps"}
+
+
+def sum_dtype(device: torch.device | str) -> torch.dtype:
+    """The dtype epoch sums (and other accumulations) use on `device`: float64 where it exists."""
+    return torch.float32 if torch.device(device).type in NO_FLOAT64 else torch.float64
+
+
+def _cast_to(x: Tensor | float, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """`x` as `dtype` on `device`, cast on the CPU side of a move (MPS cannot hold float64 at all)."""
+    x = torch.as_tensor(x)
+    return x.to(dtype).to(device) if x.device.type == "cpu" else x.to(device).to(dtype)
+
+
 class EpochMean:
     """Exact epoch mean of batch means, each weighted by what the batch counts (its number of
     samples, or of real tokens for a sequence loss: a Python number or a tensor on the device).
     A step only keeps references to its (detached, on-device) value and weight; every `fold_every`
-    batches, and when the sum is read, the kept values are added up in float64 with one stack and
-    one dot product on their device. (Adding each step's value at once took three small tensor
-    operations per metric per step.)"""
+    batches, and when the sum is read, the kept values are added up in float64 (`sum_dtype`) with
+    one stack and one dot product on their device. (Adding each step's value at once took three
+    small tensor operations per metric per step.)"""
 
     fold_every = 512
 
@@ -73,17 +90,19 @@ class EpochMean:
             self.sum()
 
     def sum(self) -> Tensor:
-        """Sum of batch mean x batch weight so far (float64)."""
+        """Sum of batch mean x batch weight so far (float64, float32 on a device without it)."""
         if self._values:
-            values = torch.stack(self._values).double().reshape(-1)
+            device = self._values[0].device
+            dtype = sum_dtype(device)
+            values = torch.stack(self._values).to(dtype).reshape(-1)
             if any(isinstance(w, Tensor) for w in self._weights):
-                weights = torch.stack([torch.as_tensor(w, device=values.device).double().reshape(())
+                weights = torch.stack([torch.as_tensor(w, device=device).to(dtype).reshape(())
                                        for w in self._weights])
             else:
-                weights = torch.tensor(self._weights, dtype=torch.float64, device=values.device)
-            self.total = self.total + values.dot(weights)
+                weights = torch.tensor(self._weights, dtype=dtype, device=device)
+            self.total = _cast_to(self.total, device, dtype) + values.dot(weights)
             self._values, self._weights = [], []
-        return torch.as_tensor(self.total, dtype=torch.float64)
+        return self.total if isinstance(self.total, Tensor) else torch.tensor(self.total, dtype=torch.float64)
 
 
 def detach_outputs(outputs: Any) -> Any:
@@ -124,6 +143,13 @@ class D2LModule(FastHookNames, pl.LightningModule):
             No default on purpose: jsonargparse carries a default optimizer's arguments over to
             the class a config names (a default SGD's lr=0.001 would become Adadelta's lr).
         scheduler: optional callable taking the optimizer and returning an LR scheduler.
+        init_from: weights only, loaded once the model is built: a run's checkpoint or a plain
+            state dict, for fine-tuning and transfer (`core/weights.py`; `module.` prefixes of
+            DataParallel/DDP stripped). A `--ckpt_path` checkpoint restored afterwards wins.
+        init_strict: false: tensors missing from the file or of another shape (a new head) keep
+            their initialisation; true: any difference is an error.
+        init_skip: key prefixes not taken from `init_from` (a new head of the same shape, e.g.
+            `[net.fc]`): they keep their initialisation.
     """
 
     #: metric that selects the "best" checkpoint, and whether lower or higher is better
@@ -138,6 +164,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
         self,
         optimizer: OptimizerCallable | None = None,
         scheduler: LRSchedulerCallable | None = None,
+        init_from: str | None = None,
+        init_strict: bool = False,
+        init_skip: list[str] | None = None,
     ):
         super().__init__()
         # Callables are not hyperparameters one can put in a checkpoint; the run's config.yaml
@@ -145,6 +174,7 @@ class D2LModule(FastHookNames, pl.LightningModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.optimizer = optimizer
         self.scheduler = scheduler
+        self.init_from, self.init_strict, self.init_skip = init_from, init_strict, init_skip
         self.built = False
         # stage -> metric name -> its running epoch mean
         self._epoch_sums: dict[str, dict[str, EpochMean]] = {}
@@ -186,6 +216,10 @@ class D2LModule(FastHookNames, pl.LightningModule):
         """Makes the layers that need the data (see the class docstring); `datamodule` may be None
         for a model used without one."""
 
+    def check_data(self, datamodule: Any) -> None:
+        """Refuses data the model cannot be trained on (found at set-up, not as an error mid-training);
+        families check what they know (a classifier: its number of outputs against the classes)."""
+
     def init_weights(self) -> None:
         """Runs once, after `build` and after lazy layers have their shapes, before any checkpoint
         is restored (so resumed weights are never overwritten): book-specific initialisations."""
@@ -214,6 +248,7 @@ class D2LModule(FastHookNames, pl.LightningModule):
             return
         dm = datamodule if datamodule is not None else self.datamodule
         self.build(dm)
+        self.check_data(dm)
         if has_uninitialized_params(self):
             # Lazy layers must have shapes before DDP wraps the model and before a checkpoint is
             # restored: one dry forward pass on a real batch materialises them. (Under Lightning
@@ -226,6 +261,8 @@ class D2LModule(FastHookNames, pl.LightningModule):
             with torch.no_grad(), torch.device(self.device):
                 self(*(x.to(self.device) if isinstance(x, Tensor) else x for x in inputs))
         self.init_weights()
+        if self.init_from:  # a --ckpt_path checkpoint restored next overwrites them
+            load_initial_weights(self, self.init_from, self.init_strict, self.init_skip)
         self.built = True
 
     def configure_optimizers(self):
@@ -282,9 +319,11 @@ class D2LModule(FastHookNames, pl.LightningModule):
         return out
 
     def _sums_and_counts(self, stage: str) -> Tensor:
-        """[[sum, count], ...] of the stage's metrics, float64 on this device, summed over ranks."""
-        t = torch.stack([torch.stack([m.sum().to(self.device),
-                                      torch.as_tensor(m.count, device=self.device).double().reshape(())])
+        """[[sum, count], ...] of the stage's metrics, float64 (`sum_dtype`) on this device, summed
+        over ranks."""
+        dtype = sum_dtype(self.device)
+        t = torch.stack([torch.stack([_cast_to(m.sum(), self.device, dtype).reshape(()),
+                                      _cast_to(m.count, self.device, dtype).reshape(())])
                          for m in self._epoch_sums[stage].values()])
         return self.trainer.strategy.reduce(t, reduce_op="sum")  # all DDP ranks' samples
 
@@ -363,7 +402,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Refuse a checkpoint of another model with a clear message (here, after configure_model
-        # has built every layer) instead of load_state_dict's traceback.
+        # has built every layer) instead of load_state_dict's traceback. Keys saved from a
+        # DataParallel/DDP-wrapped model (`module.`) are renamed to ours first.
+        checkpoint["state_dict"] = align_keys(checkpoint.get("state_dict", {}), self.state_dict())
         problem = state_dict_mismatch(self.state_dict(), checkpoint.get("state_dict", {}))
         if problem:
             raise CheckpointError(
@@ -423,10 +464,17 @@ class Classifier(D2LModule):
     monitor_mode = "max"
 
     def __init__(self, num_classes: int = 10, optimizer: OptimizerCallable | None = None,
-                 scheduler: LRSchedulerCallable | None = None):
-        super().__init__(optimizer=optimizer, scheduler=scheduler)
+                 scheduler: LRSchedulerCallable | None = None, **kwargs):
+        super().__init__(optimizer=optimizer, scheduler=scheduler, **kwargs)  # kwargs: init_from ...
         check_range("num_classes", num_classes, ">= 2")
         self.num_classes = num_classes
+
+    def check_data(self, datamodule: Any) -> None:
+        labels = getattr(datamodule, "labels", None)
+        if isinstance(labels, (list, tuple)) and len(labels) != self.num_classes:
+            raise ConfigError(f"{type(self).__name__} has {self.num_classes} outputs (num_classes) but "
+                              f"{type(datamodule).__name__} has {len(labels)} classes; set "
+                              f"--model.init_args.num_classes {len(labels)}.")
 
     def loss(self, y_hat: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(y_hat, y)
@@ -461,5 +509,5 @@ def load(ckpt_path, map_location: str | torch.device = "cpu") -> "D2LModule":
     if "_class_path" not in hparams:
         raise ValueError(f"{ckpt_path} was not written by a d2l-lightning CLI run (no class path)")
     model = instantiate_module(D2LModule, hparams)
-    model.load_state_dict(ckpt["state_dict"])
+    model.load_state_dict(align_keys(ckpt["state_dict"], model.state_dict()))  # `module.` keys too
     return model.eval()

@@ -32,6 +32,10 @@ class Airfoil(D2LDataModule):
         check_range("num_examples", num_examples, ">= 1", "Rows kept after standardising (book 1500).")
         self.num_examples, self.checksum = num_examples, checksum
 
+    def data_files(self) -> list[DataFile]:
+        """What `python -m d2l_lightning data` fetches and verifies for offline use."""
+        return [FILE]
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return

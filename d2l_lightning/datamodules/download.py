@@ -165,6 +165,7 @@ def _fetch_one(dataset: str, f: DataFile, root: Path, origin: str) -> tuple[Path
     if os.environ.get("D2L_OFFLINE", "") not in ("", "0"):
         looked.append("download: skipped because D2L_OFFLINE is set")
     else:
+        created = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
         for url in f.urls:
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -172,6 +173,11 @@ def _fetch_one(dataset: str, f: DataFile, root: Path, origin: str) -> tuple[Path
                 return target, f"downloaded to {root} ({origin})"
             except (OSError, ValueError, DataError) as e:  # URLError and timeouts are OSErrors
                 looked.append(f"download from {url}: {getattr(e, 'reason', None) or e}")
+        for folder in created:  # a failed download (a mistyped data_dir, say) leaves no folders behind
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
     algorithm, digest = f.checksum.split(":", 1)
     fix = (f"Put the real file ({algorithm} {digest}) at {target}, point $D2L_DATA_DIR or "
@@ -180,3 +186,37 @@ def _fetch_one(dataset: str, f: DataFile, root: Path, origin: str) -> tuple[Path
     if corrupt:
         fix += f" The corrupt file at {target} was left untouched; delete it once you have a good copy."
     raise DataError(f"{dataset}: cannot get {f.path}. Looked at: " + "; ".join(looked) + ". " + fix)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """Where one dataset file stands in a data folder (what `python -m d2l_lightning data` reports)."""
+
+    file: DataFile
+    state: str  # "ok", "missing" or "corrupt"
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+def file_states(files: tuple[DataFile, ...] | list[DataFile],
+                data_dir: str | os.PathLike | None = None) -> list[FileState]:
+    """The state of each file in the data folder (or a system package's copy), verified by its
+    checksum; downloads nothing."""
+    root, _ = data_root(data_dir)
+    states = []
+    for f in files:
+        algorithm = f.checksum.split(":", 1)[0]
+        target = root / f.path
+        if target.is_file():
+            problem = _verify(target, f.checksum, f.content_checksum)
+            states.append(FileState(f, "corrupt", f"{target}: {problem}") if problem else
+                          FileState(f, "ok", f"{algorithm} verified"))
+            continue
+        system = [Path(p) for p in f.system_paths if Path(p).is_file()]
+        good = [p for p in system if _verify(p, f.checksum, f.content_checksum) is None]
+        states.append(FileState(f, "ok", f"{algorithm} verified, the system package's copy at {good[0]}")
+                      if good else FileState(f, "missing", f"not in {root}; expected {f.checksum}"))
+    return states

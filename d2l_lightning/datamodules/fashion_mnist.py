@@ -13,10 +13,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
+from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator, held_out_count
 from d2l_lightning.datamodules.download import DataFile, fetch
 from d2l_lightning.errors import ConfigError, DataError, check_range
 from d2l_lightning.vision import to_float_images
+from d2l_lightning.vision.transforms import BatchTransform, apply_augmentations
 
 # the S3 website endpoint serves plain HTTP only; the MD5 check guards the content
 _MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
@@ -69,6 +70,10 @@ class FashionMNIST(D2LDataModule):
         val_split: 0 = validate on the official test split (the book's "test acc"); a fraction
             in (0, 1) or a count holds that many training images out for validation instead.
         train_subset: train on only the first N (shuffled, fixed) training images; quick CPU runs.
+        classes: keep only these classes (e.g. [5, 6, 7, 8, 9]) in every split, relabelled 0, 1, ...
+            in the order given (9.2's transfer experiment); `train_subset` counts the kept images.
+        augmentations: random batch transforms of training batches (9.1), e.g.
+            `[{class_path: d2l_lightning.vision.transforms.RandomFlip}]`; null = none.
         checksum: verify the files' MD5s (turn off only for your own test fixtures).
         num_workers, data_dir: see `D2LDataModule`.
     """
@@ -77,7 +82,8 @@ class FashionMNIST(D2LDataModule):
 
     def __init__(self, batch_size: int = 256, resize: int | None = None, val_split: float = 0,
                  train_subset: int | None = None, checksum: bool = True, num_workers: int = 0,
-                 data_dir: str | None = None):
+                 data_dir: str | None = None, classes: list[int] | None = None,
+                 augmentations: list[BatchTransform] | None = None):
         super().__init__(batch_size=batch_size, num_workers=num_workers, data_dir=data_dir)
         check_range("resize", resize, ">= 1", "It is the image size; use null for 28x28.", none_ok=True)
         check_range("val_split", val_split, ">= 0",
@@ -89,12 +95,19 @@ class FashionMNIST(D2LDataModule):
         self.val_split = val_split
         self.train_subset = train_subset
         self.checksum = checksum
+        if classes is not None and (len(set(classes)) < 2 or not set(classes) <= set(range(len(LABELS)))):
+            raise ConfigError(f"classes must be at least two different class numbers in 0..9, got {classes}.")
+        self.classes = classes
+        self.labels = [LABELS[c] for c in classes] if classes else LABELS
+        self.augmentations = augmentations
         self._loaded = False
 
     def files(self) -> list[DataFile]:
         return [DataFile(f"FashionMNIST/raw/{name}", checksum, urls=(_MIRROR + name,),
                          system_paths=(_DEBIAN + name,), content_checksum=content)
                 for name, checksum, content in FILES.values()]
+
+    data_files = files  # what `python -m d2l_lightning data` fetches and verifies for offline use
 
     def prepare_data(self) -> None:
         # Runs on one process per node before setup(): downloads here, never in parallel.
@@ -110,11 +123,11 @@ class FashionMNIST(D2LDataModule):
         X_test, y_test = t["test_images"], t["test_labels"].long()
         if len(X_train) != len(y_train) or len(X_test) != len(y_test):
             raise DataError("FashionMNIST: image and label files disagree in length; a file is corrupt.")
+        if self.classes:
+            X_train, y_train = _keep_classes(X_train, y_train, self.classes)
+            X_test, y_test = _keep_classes(X_test, y_test, self.classes)
 
-        n_val = int(round(self.val_split * len(X_train))) if self.val_split < 1 else int(self.val_split)
-        if n_val >= len(X_train):
-            raise ConfigError(f"val_split={self.val_split} leaves no training images "
-                              f"(the training split has {len(X_train)}).")
+        n_val = held_out_count(self.val_split, len(X_train), "training images")
         if n_val or self.train_subset:
             # A fixed permutation, independent of the run's seed: every run splits the same way.
             perm = torch.randperm(len(X_train), generator=data_generator(0))
@@ -136,9 +149,21 @@ class FashionMNIST(D2LDataModule):
             X = to_float_images(X, self.resize)
         return (X, *rest)
 
+    def augment(self, batch):
+        X, *rest = batch
+        return (apply_augmentations(X, self.augmentations), *rest)
+
     def prediction_frame(self, outputs) -> pd.DataFrame:
         df = super().prediction_frame(outputs)
-        df.insert(1, "pred_label", [LABELS[i] for i in df["pred"]])
+        df.insert(1, "pred_label", [self.labels[i] for i in df["pred"]])
         if "target" in df:
-            df["target_label"] = [LABELS[i] for i in df["target"]]
+            df["target_label"] = [self.labels[i] for i in df["target"]]
         return df
+
+
+def _keep_classes(X: Tensor, y: Tensor, classes: list[int]) -> tuple[Tensor, Tensor]:
+    """The images of `classes` only, labelled by their position in `classes`."""
+    new_label = torch.full((len(LABELS),), -1, dtype=torch.long)
+    new_label[torch.tensor(classes)] = torch.arange(len(classes))
+    keep = new_label[y] >= 0
+    return X[keep], new_label[y[keep]]

@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator
+from d2l_lightning.core.datamodule import D2LDataModule, TensorBatchDataset, data_generator, held_out_count
 from d2l_lightning.datamodules.download import DataFile, data_root, fetch
-from d2l_lightning.datamodules.glove_files import find_glove
+from d2l_lightning.datamodules.glove_files import GLOVE_6B_ZIP, TEXT_MD5, find_glove, glove_candidates
 from d2l_lightning.errors import ConfigError, DataError, check_range
 from d2l_lightning.text import PAD, UNK, Vocab, truncate_pad
 from d2l_lightning.text.embedding import TokenEmbedding, load_pretrained_embedding
@@ -152,6 +152,15 @@ class IMDb(D2LDataModule):
             raise DataError(f"{problem}{e} (The labelled part alone, {LABELED.path} with "
                             f"{LABELED.checksum}, is used instead when it is there.)") from None
 
+    def data_files(self) -> list[tuple[DataFile, ...]]:
+        """What `python -m d2l_lightning data` fetches and verifies for offline use: the reviews
+        (the labelled repack or the original) and the named GloVe vectors (a text file, or the
+        archive it is unpacked from)."""
+        files = [(LABELED, ORIGINAL)]
+        if self.glove in TEXT_MD5:
+            files.append((*glove_candidates(self.glove), GLOVE_6B_ZIP))
+        return files
+
     def prepare_data(self) -> None:
         # one process per node, before setup(): a download happens here, never in parallel
         if self.checksum:
@@ -163,10 +172,7 @@ class IMDb(D2LDataModule):
         data = read_imdb(self.reviews_file(verbose=False))
         train = [tokenize_review(r) for r, _ in data["train"]]
         y_train = torch.tensor([label for _, label in data["train"]])
-        n_val = int(round(self.val_split * len(train))) if self.val_split < 1 else int(self.val_split)
-        if n_val >= len(train):
-            raise ConfigError(f"val_split={self.val_split} leaves no training reviews (there are "
-                              f"{len(train)}).")
+        n_val = held_out_count(self.val_split, len(train), "training reviews")
         held_out = []
         if n_val:  # a fixed permutation, independent of the run's seed
             perm = torch.randperm(len(train), generator=data_generator(0)).tolist()

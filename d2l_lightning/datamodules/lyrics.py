@@ -185,6 +185,10 @@ class JayChouLyrics(CharSequenceData):
             raise DataError(f"JayChouLyrics: cannot read jaychou_lyrics.txt from {path} ({e}).") from None
         return text.replace("\n", " ").replace("\r", " ")[: self.num_chars]
 
+    def data_files(self) -> list[DataFile]:
+        """What `python -m d2l_lightning data` fetches and verifies for offline use."""
+        return list(FILES)
+
     def setup(self, stage: str | None = None) -> None:
         if self.corpus is not None:
             return

@@ -264,6 +264,10 @@ class PTBWords(D2LDataModule):
         path = fetch("PTB", FILES, self.data_dir, verify=self.checksum)[FILES[0].path]
         return read_ptb(path)
 
+    def data_files(self) -> list[DataFile]:
+        """What `python -m d2l_lightning data` fetches and verifies for offline use."""
+        return list(FILES)
+
     def setup(self, stage: str | None = None) -> None:
         if self.vocab is None:
             raw = self.read_sentences()

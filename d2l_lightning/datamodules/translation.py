@@ -158,6 +158,13 @@ class TranslationPairs(D2LDataModule):
             reason = e or "no fra.txt in it"
             raise DataError(f"TranslationPairs: cannot read fra.txt from {path} ({reason}).") from None
 
+    def data_files(self) -> list[DataFile]:
+        """What `python -m d2l_lightning data` fetches and verifies for offline use (nothing for a file of
+        one's own, `path`)."""
+        if self.path is not None:
+            return []
+        return [FR_EN_SMALL if self.dataset == "fr-en-small" else FRA_ENG]
+
     def setup(self, stage: str | None = None) -> None:
         if self.src_vocab is None:
             swap = self.swap != (self.path is None and self.dataset == "fra-eng")  # fra.txt is English first

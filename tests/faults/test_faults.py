@@ -221,4 +221,4 @@ def test_invalid_yaml_config_is_a_usage_error(tmp_path, capsys):
         run_cli(["fit", "--config", str(bad), *QUIET])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "Problems parsing config" in err and "Traceback" not in err
+    assert f"config file {bad} is not valid YAML at line 3" in err and "Traceback" not in err
