@@ -647,6 +647,21 @@ class Compile(Callback):
 
 
 
+def _may_run_several_processes(trainer_cfg) -> bool:
+    """Whether this command may run as several processes (where `LostRankWatch` matters): a DDP
+    strategy or several devices or nodes in the config, a launcher's environment (torchrun, SLURM
+    with several tasks), or several GPUs for `devices: auto`."""
+    strategy, devices = str(trainer_cfg.get("strategy") or "auto"), trainer_cfg.get("devices")
+    nodes = trainer_cfg.get("num_nodes") or 1
+    if "ddp" in strategy or "fsdp" in strategy or "deepspeed" in strategy or int(nodes) > 1:
+        return True
+    if devices not in (None, "auto", 1, "1") and not (isinstance(devices, list) and len(devices) == 1):
+        return True
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 or int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1:
+        return True
+    return devices in (None, "auto") and torch.cuda.is_available() and torch.cuda.device_count() > 1
+
+
 def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) -> list[Callback]:
     """The callbacks of one CLI command, on top of those the config lists: only what the command
     uses, since each callback costs a few microseconds per hook call, every step. (`command` None
@@ -657,8 +672,8 @@ def command_callbacks(command: str | None, run_dir: Path, model, trainer_cfg) ->
         callbacks.append(PredictionWriter(run_dir))
     if command in (None, "fit"):
         callbacks += [TrainingCurves(), FiniteLossGuard(), SaveOnSignal(run_dir)]
-    if not any(isinstance(cb, LostRankWatch) for cb in callbacks):
-        callbacks.append(LostRankWatch())  # (does nothing outside DDP)
+    if _may_run_several_processes(trainer_cfg) and not any(isinstance(cb, LostRankWatch) for cb in callbacks):
+        callbacks.append(LostRankWatch())
     if command in (None, "fit") and trainer_cfg.get("enable_checkpointing") is not False:
         # absolute, as the path in a checkpoint must match when a fit resumes in the same folder
         ckpt_dir = run_dir.resolve() / "checkpoints"

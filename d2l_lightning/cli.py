@@ -143,6 +143,7 @@ class D2LCLI(KeepConfigModel, LightningCLI):
             if user_error is None:
                 raise
             raise user_error from None
+        check_trained_weights(self.subcommand, self._command_config())
         data_state, self.data_state = self.data_state.get(type(self.datamodule).__qualname__), {}
         if data_state and hasattr(self.datamodule, "load_state_dict"):
             self.datamodule.load_state_dict(data_state)
@@ -195,11 +196,6 @@ def check_command(subcommand: str | None, cfg) -> None:
         raise ConfigError(f"--ckpt_path {ckpt} is not supported here: give the checkpoint's path "
                           "(<run directory>/checkpoints/best-NNN.ckpt or last.ckpt), or `last` for the newest "
                           "last.ckpt of this experiment.")
-    if subcommand in ("validate", "test", "predict") and not ckpt and not cfg.get("model.init_args.init_from"):
-        raise ConfigError(
-            f"{subcommand} needs trained weights, else it evaluates a randomly initialised model: pass "
-            "--ckpt_path <run directory>/checkpoints/last.ckpt (or best-NNN.ckpt) together with --config "
-            f"<run directory>/config.yaml, or --ckpt_path last for the newest run of this experiment.")
     if subcommand in (None, "fit"):
         trainer = cfg.trainer
         if trainer.get("max_epochs") == 0 or trainer.get("max_steps") == 0:
@@ -209,6 +205,17 @@ def check_command(subcommand: str | None, cfg) -> None:
         if trainer.get("limit_train_batches") in (0, 0.0):
             raise ConfigError("--trainer.limit_train_batches 0 trains nothing. Leave it out (all batches) or "
                               "give a positive number of batches or a fraction in (0, 1].")
+
+
+def check_trained_weights(subcommand: str | None, cfg) -> None:
+    """validate/test/predict evaluate trained weights (a checkpoint, or `init_from`), never a randomly
+    initialised model. (Checked after the model and data are built, so their own errors come first.)"""
+    if subcommand in ("validate", "test", "predict") and not cfg.get("ckpt_path") \
+            and not cfg.get("model.init_args.init_from"):
+        raise ConfigError(
+            f"{subcommand} needs trained weights, else it evaluates a randomly initialised model: pass "
+            "--ckpt_path <run directory>/checkpoints/last.ckpt (or best-NNN.ckpt) together with --config "
+            f"<run directory>/config.yaml, or --ckpt_path last for the newest run of this experiment.")
 
 
 def check_more_to_train(cfg, state: dict) -> None:

@@ -10,6 +10,7 @@ run and the mean over seeds.
 import argparse
 import statistics
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -31,8 +32,10 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
     from d2l_lightning.cli import run
 
     results: dict[str, list[float]] = {"pretrain": [], "finetune": [], "scratch": []}
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     for seed in args.seeds:
-        common = ["--seed_everything", str(seed), "--run_version", f"seed{seed}", *args.extra]
+        # runs of one invocation sit together (<stamp>/seed<N>); a new invocation never reuses them
+        common = ["--seed_everything", str(seed), "--run_version", f"{stamp}/seed{seed}", *args.extra]
         pretrain_dir, _ = run(["fit", "--config", str(CONFIGS["pretrain"]), *common])
         ckpt = pretrain_dir / "checkpoints" / "last.ckpt"
         finetune_dir, _ = run(["fit", "--config", str(CONFIGS["finetune"]), *common,

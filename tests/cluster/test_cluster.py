@@ -113,6 +113,7 @@ def test_slurm_job_requeued_by_sigusr1_continues_in_its_folder_as_if_uninterrupt
         assert len(re.findall(r"wandb sync \S+", out)) == 1
 
 
+@pytest.mark.slow  # ~20 s of process start-up: `make test-all` (the 5-minute budget of `make test`)
 def test_torchrun_two_nodes_write_one_run_folder_and_train_as_ddp_cpu(tmp_path, fashion_dir, reference):
     """`torchrun --nnodes 2 --nproc-per-node 1 --node-rank 0/1` with a c10d rendezvous on localhost:
     the second "node" inherits nothing from the first, yet both write into one run folder, and the
@@ -128,6 +129,7 @@ def test_torchrun_two_nodes_write_one_run_folder_and_train_as_ddp_cpu(tmp_path, 
     _same_training(reference, runs[0])
 
 
+@pytest.mark.slow  # ~20 s of process start-up: `make test-all` (the 5-minute budget of `make test`)
 def test_a_killed_rank_stops_the_others_with_its_name_and_the_checkpoint_resumes(tmp_path, fashion_dir):
     """SIGKILL to rank 1 in epoch 2 (a lost node): rank 0 stops within seconds, with one paragraph
     naming rank 1, instead of waiting in a collective; epoch 1's checkpoint stays and resumes."""
@@ -159,6 +161,7 @@ def test_a_killed_rank_stops_the_others_with_its_name_and_the_checkpoint_resumes
     assert "epoch 2, loss" in out and list(_per_epoch(resumed).index) == [0, 1]
 
 
+@pytest.mark.slow  # ~20 s of process start-up: `make test-all` (the 5-minute budget of `make test`)
 def test_ctrl_c_under_ddp_saves_says_how_to_resume_and_exits_130(tmp_path, fashion_dir):
     """Ctrl-C reaches every process of the terminal's process group: SIGINT to both ranks, rank 1
     a batch later. Both stop after the same batch, last.ckpt is saved mid-epoch, the resume command

@@ -64,7 +64,7 @@ def test_batches_vocabulary_and_validation_on_the_test_reviews(imdb_dir):
     held_out = tiny(imdb_dir, val_split=0.25)
     assert len(held_out.train_set) == 30 and len(held_out.val_set) == 10
     assert held_out.val_set is not held_out.test_set
-    with pytest.raises(ConfigError, match="leaves no training reviews"):
+    with pytest.raises(ConfigError, match="leaves no training data"):
         tiny(imdb_dir, val_split=40)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 
 import pandas as pd
+import pytest
 from helpers.cli import REPO
 
 
@@ -42,6 +43,7 @@ def test_time_box_stops_a_run(tmp_path, monkeypatch):
     assert gc.timeboxed([sys.executable, "-c", "pass"], 30, tmp_path / "log2")[:2] == (0, False)
 
 
+@pytest.mark.slow  # a real CLI subprocess: `make test-all`
 def test_one_run_end_to_end_on_cpu(tmp_path, fashion_dir):
     gc = gpu_check()
     out = tmp_path / "out"
