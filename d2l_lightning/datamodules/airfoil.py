@@ -5,6 +5,8 @@ then the first 1500 rows are kept. Chapter 7 trains on them in minibatches and w
 all of them, so `val` (and `test`) evaluate the same 1500 rows.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -41,7 +43,9 @@ class Airfoil(D2LDataModule):
             return
         path = fetch("Airfoil", [FILE], self.data_dir, verify=self.checksum)[FILE.path]
         try:
-            data = np.genfromtxt(path, delimiter="\t")
+            with warnings.catch_warnings():  # an empty file: our error below says it, once
+                warnings.simplefilter("ignore", UserWarning)
+                data = np.genfromtxt(path, delimiter="\t")
         except (OSError, ValueError) as e:
             raise DataError(f"Airfoil: cannot read {path} ({e}).") from None
         if data.ndim != 2 or data.shape[1] != 6 or np.isnan(data).any():

@@ -135,6 +135,7 @@ def test_run_killed_by_sigterm_and_resumed_equals_uninterrupted_run(batch, tmp_p
 
 
 @pytest.mark.multiprocess
+@pytest.mark.slow  # ~55 s of three 2-process runs: `make test-all`; the SLURM requeue test covers the same path
 def test_ddp_run_killed_by_sigterm_mid_epoch_and_resumed_equals_uninterrupted_run(tmp_path, fashion_dir):
     """The same under DDP (`configs/trainer/ddp_cpu.yaml`: 2 CPU processes started by Lightning's
     launcher, as a cluster would run them): every rank gets SIGTERM in epoch 2 (as SLURM signals
