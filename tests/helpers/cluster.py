@@ -98,7 +98,8 @@ def sbatch_env(folder: Path, job_id: str, ntasks: int, **extra) -> dict:
     """The environment `sbatch` gives a one-node job script with `ntasks` tasks, with the stand-ins
     first on PATH and the CLI's test helpers importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "D2L_RUN_DIR", "MASTER_",
-                                                                      "TORCHELASTIC", "WORLD_SIZE", "RANK"))}
+                                                                      "TORCHELASTIC", "WORLD_SIZE", "RANK",
+                                                                      "LOCAL_RANK", "NODE_RANK", "PL_"))}
     env.update(PATH=f"{fake_slurm(folder)}{os.pathsep}{env['PATH']}", FAKE_SLURM_LOG=str(folder),
                PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
                SLURM_JOB_ID=job_id, SLURM_JOB_NAME="d2l-lightning", SLURM_NNODES="1", SLURM_NTASKS=str(ntasks),
