@@ -161,11 +161,18 @@ def full_table(rows: list[Row], link_prefix: str = "../") -> str:
                             _cell(r.seeds), _cell(r.s_epoch)] for r in rows])
 
 
+def headline(text: str) -> str:
+    """A result without its details: the text before its first parenthesis or semicolon (the
+    per-epoch values and notes stay in docs/results.md)."""
+    short = re.split(r" \(|; ", text, maxsplit=1)[0].strip()
+    return short or text
+
+
 def index_table(rows: list[Row], link_prefix: str = "") -> str:
-    """README.md's short index: section, config, book, ours."""
+    """README.md's short index (a front page): section, config file, book and ours as headlines."""
     header = ["section", "config", "book", "ours"]
-    return _table(header, [[_cell(r.section), _config_cell(r, link_prefix), _cell(r.book), _cell(r.ours)]
-                           for r in rows])
+    return _table(header, [[_cell(r.section), f"[`{Path(r.config).name}`]({link_prefix}{r.config})",
+                            _cell(headline(r.book)), _cell(headline(r.ours))] for r in rows])
 
 
 def replace_between(text: str, begin: str, end: str, body: str, name: str) -> str:

@@ -85,16 +85,16 @@ class EncoderDecoder(D2LModule):
 
     def begin_decoding(self, src: Tensor, src_valid_len: Tensor) -> Any:
         """Encodes a batch of sources; returns the decoder's first state."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define begin_decoding(src, src_valid_len)")
 
     def decode_step(self, tokens: Tensor, state: Any) -> tuple[Tensor, Any, Tensor | None]:
         """(logits (n, tgt vocab), new state, attention (n, source length) or None) for the
         previous tokens (n,)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define decode_step(tokens, state)")
 
     def reorder_state(self, state: Any, index: Tensor) -> Any:
         """The state of the batch rows `index` (beam search keeps and repeats beams)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define reorder_state(state, index)")
 
     def _build_network(self, src_vocab_size: int, tgt_vocab_size: int) -> None:
         check_range("src_vocab_size", src_vocab_size, ">= 4", "<unk>, <pad>, <bos>, <eos> and words.")

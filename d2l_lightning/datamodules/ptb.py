@@ -288,7 +288,7 @@ class PTBWords(D2LDataModule):
 
     def make_train_set(self, dataset: Ragged) -> Dataset:
         """The training examples made from the encoded sentences (each data module's own)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define make_train_set(dataset)")
 
     def counts(self) -> Tensor:
         """How often each vocabulary word occurs in ptb.train.txt."""

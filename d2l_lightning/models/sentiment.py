@@ -41,11 +41,11 @@ class TextClassifier(Classifier):
 
     def build_network(self, vocab_size: int, embed_size: int) -> None:
         """Creates the layers (each model defines it)."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define build_network(vocab_size, embed_size)")
 
     def embeddings(self) -> list[tuple[nn.Embedding, bool]]:
         """The embedding layers and, for each, whether the book freezes it once pretrained."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must define embeddings()")
 
     def _build_network(self, vocab_size: int, embed_size: int) -> None:
         check_range("vocab_size", vocab_size, ">= 2")

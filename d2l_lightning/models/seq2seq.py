@@ -167,7 +167,8 @@ class _RNNEncoderDecoder(EncoderDecoder):
         self.decoder = self.make_decoder(tgt_vocab_size)
 
     def make_decoder(self, vocab_size: int) -> nn.Module:
-        raise NotImplementedError
+        """The decoder (each model's own: plain or with attention)."""
+        raise NotImplementedError(f"{type(self).__name__} must define make_decoder(vocab_size)")
 
     def begin_decoding(self, src: Tensor, src_valid_len: Tensor) -> tuple:
         enc_outputs, enc_state = self.encoder(src, src_valid_len)
