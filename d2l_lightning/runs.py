@@ -255,21 +255,9 @@ def find_last_checkpoint(root: Path, name: str, model_class_path: str | None = N
 def check_checkpoint(ckpt: str) -> dict:
     """Loads a `--ckpt_path` file as Lightning will (tensors and plain values only) and returns it;
     a missing, unreadable or foreign file is a `CheckpointError` that says so."""
-    path = Path(ckpt)
-    if not path.is_file():
-        raise CheckpointError(f"--ckpt_path {ckpt}: no such file. Checkpoints are in "
-                              "<run directory>/checkpoints/ (last.ckpt, best-*.ckpt).")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"--ckpt_path {ckpt} is an empty file (0 bytes): its write never finished "
-                              "(a full disk or a killed process). Use another checkpoint of the run, e.g. "
-                              "checkpoints/best-*.ckpt or an earlier copy.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, not a torch file, or holding arbitrary objects
-        first_line = (str(e).splitlines() or [""])[0][:200]
-        raise CheckpointError(f"--ckpt_path {ckpt} is not a readable checkpoint ({type(e).__name__}: "
-                              f"{first_line}). It may be truncated or not written by "
-                              "d2l-lightning; nothing in it was run.") from None
+    from d2l_lightning.core.weights import load_file  # (core imports Lightning: only when needed)
+
+    state = load_file(ckpt, "--ckpt_path")
     if not isinstance(state, dict) or "state_dict" not in state:
         raise CheckpointError(f"--ckpt_path {ckpt} holds no model weights (no state_dict): it is not a "
                               "Lightning checkpoint.")

@@ -47,20 +47,31 @@ def align_keys(state_dict: dict[str, Any], expected: dict[str, Any] | list[str])
     return {by_canonical.get(canonical_key(k), k): v for k, v in state_dict.items()}
 
 
-def read_weights(path: str | Path, option: str = "init_from") -> dict[str, Tensor]:
-    """The tensors of a Lightning checkpoint (its `state_dict`) or of a plain state dict file,
-    loaded with `weights_only=True` (tensors and plain values only)."""
+def load_file(path: str | Path, option: str, what: str = "a readable checkpoint") -> Any:
+    """A checkpoint or state-dict file loaded with `weights_only=True` (tensors and plain values
+    only: no code in it runs). A missing, empty (0-byte) or unreadable file is a `CheckpointError`
+    naming `option` (`--ckpt_path`, `init_from`)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(
             f"{option} {path}: no such file. Give a run's checkpoint (<run directory>/checkpoints/last.ckpt "
-            "or best-*.ckpt) or a file written by torch.save(model.state_dict(), path).")
+            "or best-*.ckpt)" + (" or a file written by torch.save(model.state_dict(), path)."
+                                 if option == "init_from" else "."))
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{option} {path} is an empty file (0 bytes): its write never finished "
+                              "(a full disk or a killed process). Use another checkpoint of the run, e.g. "
+                              "checkpoints/best-*.ckpt or an earlier copy.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, not a torch file, or holding arbitrary objects
         first_line = (str(e).splitlines() or [""])[0][:200]
-        raise CheckpointError(f"{option} {path} cannot be read as weights ({type(e).__name__}: {first_line}). "
-                              "It may be truncated, or not a checkpoint or state dict.") from None
+        raise CheckpointError(f"{option} {path} is not {what} ({type(e).__name__}: {first_line}). It may "
+                              "be truncated or not written by d2l-lightning; nothing in it was run.") from None
+
+
+def read_weights(path: str | Path, option: str = "init_from") -> dict[str, Tensor]:
+    """The tensors of a Lightning checkpoint (its `state_dict`) or of a plain state dict file."""
+    state = load_file(path, option, what="a file that can be read as weights")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not any(isinstance(v, Tensor) for v in state.values()):

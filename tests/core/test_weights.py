@@ -68,7 +68,7 @@ def test_init_from_errors_are_one_paragraph(tmp_path):
         load_initial_weights(MLP(), tmp_path / "lenet.pt")
     assert "\n" not in str(e.value)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot be read as weights"):
+    with pytest.raises(CheckpointError, match="is not a file that can be read as weights"):
         load_initial_weights(MLP(), tmp_path / "junk.pt")
 
 

@@ -6,15 +6,7 @@ import torch
 
 from d2l_lightning.datamodules.detection import SHAPES, ShapeDetection, ShapeDetectionSet, render_images
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These small tensors gain nothing from a second thread, and on a busy shared CPU two
-    OpenMP threads wait for each other (measured: 8 tiny SSD steps 0.8 s with one, 15 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_images_depend_on_seed_split_and_index_only():

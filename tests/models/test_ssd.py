@@ -10,15 +10,7 @@ from helpers.cli import QUIET, REPO, run_cli
 from d2l_lightning.errors import ConfigError
 from d2l_lightning.models import TinySSD
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """These small tensors gain nothing from a second thread, and on a busy shared CPU two
-    OpenMP threads wait for each other (measured: 8 tiny SSD steps 0.8 s with one, 15 s with two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CONFIG = REPO / "configs/ch09/9.7_ssd.yaml"
 TINY = ["--data.init_args.num_train", "16", "--data.init_args.num_val", "8",
