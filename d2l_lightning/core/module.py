@@ -150,6 +150,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
             their initialisation; true: any difference is an error.
         init_skip: key prefixes not taken from `init_from` (a new head of the same shape, e.g.
             `[net.fc]`): they keep their initialisation.
+        lr_mult: learning-rate multipliers by parameter-name prefix, e.g. `{net.fc: 10}` trains a new
+            head at 10x the optimizer's lr while the pretrained body keeps it (9.2's fine-tuning);
+            the parameters of each prefix become their own parameter group.
     """
 
     #: metric that selects the "best" checkpoint, and whether lower or higher is better
@@ -167,6 +170,7 @@ class D2LModule(FastHookNames, pl.LightningModule):
         init_from: str | None = None,
         init_strict: bool = False,
         init_skip: list[str] | None = None,
+        lr_mult: dict[str, float] | None = None,
     ):
         super().__init__()
         # Callables are not hyperparameters one can put in a checkpoint; the run's config.yaml
@@ -175,6 +179,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.init_from, self.init_strict, self.init_skip = init_from, init_strict, init_skip
+        for prefix, mult in (lr_mult or {}).items():
+            check_range(f"lr_mult[{prefix}]", mult, "> 0")
+        self.lr_mult = dict(lr_mult or {})
         self.built = False
         # stage -> metric name -> its running epoch mean
         self._epoch_sums: dict[str, dict[str, EpochMean]] = {}
@@ -269,8 +276,9 @@ class D2LModule(FastHookNames, pl.LightningModule):
         if self.optimizer is None:
             raise ConfigError(f"{type(self).__name__} has no optimizer: set model.init_args.optimizer in the "
                               "config, e.g. {class_path: torch.optim.SGD, init_args: {lr: 0.1}}.")
+        groups = self.scaled_param_groups()
         try:
-            optimizer = self.optimizer(self.param_groups())
+            optimizer = self.optimizer(groups)
             scheduler = self.scheduler(optimizer) if self.scheduler is not None else None
         except (ValueError, TypeError) as e:
             reason = str(e).rstrip(".")
@@ -282,6 +290,35 @@ class D2LModule(FastHookNames, pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = self.monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def scaled_param_groups(self) -> Iterable[Tensor] | list[dict[str, Any]]:
+        """`param_groups()` with `lr_mult` applied: each group is split by the prefixes, and the
+        parameters under a prefix get that multiple of their group's lr (or the optimizer's)."""
+        groups = self.param_groups()
+        if not self.lr_mult:
+            return groups
+        names = {id(p): n for n, p in self.named_parameters()}
+        unknown = [k for k in self.lr_mult if not any(n == k or n.startswith(k + ".") for n in names.values())]
+        if unknown:
+            raise ConfigError(f"lr_mult names {unknown}, which match no parameter of {type(self).__name__} "
+                              f"(its parameters are under {', '.join(_prefixes(names.values()))}).")
+        groups = list(groups)
+        if groups and isinstance(groups[0], Tensor):
+            groups = [{"params": groups}]
+        default_lr = self.optimizer([nn.Parameter(torch.zeros(1))]).defaults.get("lr")
+        scaled = []
+        for group in groups:
+            settings = {k: v for k, v in group.items() if k != "params"}
+            lr = settings.get("lr", default_lr)
+            by_prefix: dict[str | None, list[Tensor]] = {}
+            for p in group["params"]:
+                name = names[id(p)]
+                prefix = next((k for k in self.lr_mult if name == k or name.startswith(k + ".")), None)
+                by_prefix.setdefault(prefix, []).append(p)
+            for prefix, params in by_prefix.items():
+                mult = {} if prefix is None else {"lr": lr * self.lr_mult[prefix]}
+                scaled.append({**settings, "params": params, **mult})
+        return scaled
 
     def step(self, batch: Any, stage: str) -> Tensor:
         """One batch of any stage: see the class docstring."""
@@ -454,6 +491,11 @@ class SizedByVocabulary:
         elif self.vocab_size is None:
             raise ConfigError(f"{type(self).__name__} needs model.init_args.vocab_size, or a data module "
                               "with a vocabulary to take it from.")
+
+
+def _prefixes(names: Iterable[str]) -> list[str]:
+    """The distinct module paths above a model's parameters (what an `lr_mult` key can name)."""
+    return sorted({".".join(n.split(".")[:2]) for n in names})
 
 
 class Classifier(D2LModule):

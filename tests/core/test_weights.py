@@ -59,6 +59,34 @@ def test_init_from_loads_what_fits_and_keeps_a_new_head(tmp_path):
     assert torch.equal(again.net[3].bias, source.net[3].bias)
 
 
+def test_lr_mult_gives_a_new_head_its_own_learning_rate_within_each_group():
+    from d2l_lightning.errors import ConfigError
+
+    sgd = lambda params: torch.optim.SGD(params, lr=0.01, weight_decay=0.001)  # noqa: E731
+    model = MLP(num_outputs=5, lr_mult={"net.3": 10}, optimizer=sgd)
+    body, head = model.configure_optimizers().param_groups
+    assert (body["lr"], head["lr"]) == (0.01, pytest.approx(0.1))
+    assert head["weight_decay"] == body["weight_decay"] == 0.001
+    assert [id(p) for p in head["params"]] == [id(model.net[3].weight), id(model.net[3].bias)]
+    assert len(body["params"]) == 2
+    # groups a model already has (weight decay on weights only) are each split, keeping their settings
+
+    class DecayWeights(MLP):
+        def param_groups(self):
+            named = list(self.named_parameters())
+            return [{"params": [p for n, p in named if n.endswith("weight")], "lr": 0.5},
+                    {"params": [p for n, p in named if n.endswith("bias")], "weight_decay": 0}]
+
+    model = DecayWeights(num_outputs=5, lr_mult={"net.3": 4}, optimizer=sgd)
+    groups = model.configure_optimizers().param_groups
+    assert [(g["lr"], g["weight_decay"], len(g["params"])) for g in groups] == [
+        (0.5, 0.001, 1), (2.0, 0.001, 1), (0.01, 0, 1), (pytest.approx(0.04), 0, 1)]
+    with pytest.raises(ConfigError, match=r"lr_mult names \['net.fc'\].*net.1, net.3"):
+        MLP(lr_mult={"net.fc": 10}, optimizer=sgd).configure_optimizers()
+    with pytest.raises(ConfigError, match="lr_mult"):
+        MLP(lr_mult={"net.3": 0}, optimizer=sgd)
+
+
 def test_init_from_errors_are_one_paragraph(tmp_path):
     with pytest.raises(CheckpointError, match="no such file.*checkpoints/last.ckpt") as e:
         load_initial_weights(MLP(), tmp_path / "missing.ckpt")
