@@ -120,7 +120,7 @@ def test_torchrun_two_nodes_write_one_run_folder_and_train_as_ddp_cpu(tmp_path, 
     """`torchrun --nnodes 2 --nproc-per-node 1 --node-rank 0/1` with a c10d rendezvous on localhost:
     the second "node" inherits nothing from the first, yet both write into one run folder, and the
     training equals Lightning's own 2-process launch."""
-    port, env = free_port(29500), cli_env()
+    port, env = free_port(), cli_env()
     args = ["fit", *_args(fashion_dir), *DDP_CPU, "--trainer.num_nodes", "2", "--trainer.devices", "1"]
     nodes = [torchrun(rank, port, args, tmp_path, env) for rank in (0, 1)]
     outs = [node.communicate(timeout=TIMEOUT) for node in nodes]

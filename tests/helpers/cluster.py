@@ -68,23 +68,21 @@ def fake_slurm(folder: Path) -> Path:
     return bin_dir
 
 
-def free_port(low: int = 1024, high: int = 65535) -> int:
-    for port in range(low, high):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
+def free_port() -> int:
+    """A port free now, chosen by the system (not the lowest free one: parallel tests would all
+    pick the same)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def free_slurm_job_id() -> str:
     """A job id whose port (Lightning's SLURM environment: 15000 + its last four digits) is free."""
-    import random
+    import secrets
 
     for _ in range(100):
-        job = random.randint(1000, 9999)
+        # not `random`: pytest seeds it, so every run and worker would draw the same ids
+        job = 1000 + secrets.randbelow(9000)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", 15000 + job))
