@@ -6,7 +6,9 @@ import re
 import warnings
 
 import pandas as pd
+import torch
 from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 CONFIG = "configs/ch03/3.7_softmax.yaml"
 
@@ -18,6 +20,10 @@ def test_resumed_fit_continues_folder_metrics_and_wandb_run(fashion_dir, monkeyp
     ckpt = first / "checkpoints" / "last.ckpt"
     epoch_1 = first / "checkpoints" / "epoch1.ckpt"
     ckpt.rename(epoch_1)  # resume from the end of epoch 2 of 2 ...
+    # the latest-state callback keeps plain ModelCheckpoint's key, so older checkpoints resume too
+    keys = torch.load(epoch_1, weights_only=False, map_location="cpu")["callbacks"]
+    assert [k for k in keys if k.startswith("ModelCheckpoint{'monitor': None")] == [
+        ModelCheckpoint(dirpath=first, filename="last", monitor=None).state_key]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         resumed, out = run_cli([*args, "--trainer.max_epochs", "3", "--ckpt_path", str(epoch_1)])
