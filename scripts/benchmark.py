@@ -19,12 +19,15 @@ optimizer and batch size, on the same in-memory data:
 (floor, with --floor) Lightning's own per-step cost: the same model in a bare LightningModule
     (training_step = forward + loss) and a Trainer with no logger, callbacks or progress bar.
 
-Reported: training samples per second (median epoch after the first; with --repeat N, the best of
-N turns) and the ratios, with the per-step difference between (a) and (b) in milliseconds.
+Reported: training samples per second (the median epoch after the first, or with `--epoch best` the
+fastest; with --repeat N, the best of N turns) and the ratios, with the per-step difference between
+(a) and (b) in milliseconds. `--sides ours floor` times only those (a shorter run for comparing our
+loop with bare Lightning; the missing columns show "-").
 """
 
 import argparse
 import math
+import shlex
 import statistics
 import sys
 import time
@@ -36,6 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 
 from d2l_lightning.cli import D2LCLI
 from d2l_lightning.scripting import run_script  # noqa: E402
+
+#: how an epoch time is taken from a run's epochs after the first (set by --epoch)
+EPOCH_STAT = {"median": statistics.median, "best": min}
+epoch_stat = statistics.median
 
 # What the template's configs can add for a CNN on this CPU (it has avx512_bf16): bf16-mixed precision
 # and channels_last. (a), (b) and the floor use them; (c) runs the model as the book does (fp32, NCHW).
@@ -74,7 +81,7 @@ def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, in
     cli.trainer.callbacks.append(timer.callback)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     n = len(cli.datamodule.train_set)
-    return statistics.median(timer.times[1:] or timer.times), n
+    return epoch_stat(timer.times[1:] or timer.times), n
 
 
 def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
@@ -127,7 +134,7 @@ def train_epochs(model, batches, epochs: int, book_sums: bool = False, bf16: boo
                 correct = correct + (y_hat.argmax(dim=1) == y).sum()
         float(loss_sum), int(correct)  # the epoch's numbers are read once, as (a) logs them
         times.append(time.perf_counter() - start)
-    return statistics.median(times[1:] or times)
+    return epoch_stat(times[1:] or times)
 
 
 def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
@@ -154,7 +161,7 @@ def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
                          enable_model_summary=False, callbacks=[timer.callback], limit_val_batches=0,
                          num_sanity_val_steps=0, accelerator="cpu", devices=1, precision=cli.trainer.precision)
     trainer.fit(Bare(), datamodule=dm)
-    return statistics.median(timer.times[1:] or timer.times), len(dm.train_set)
+    return epoch_stat(timer.times[1:] or timer.times), len(dm.train_set)
 
 
 def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> tuple[float, int]:
@@ -192,7 +199,7 @@ def parse_spec(spec: str) -> tuple[str, int | None, int | None, list[str]]:
     return config, int(subset) if subset else None, int(resize) if resize else None, []
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[tuple]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("specs", nargs="*", metavar="CONFIG[@SUBSET[@RESIZE]]",
                         help="configs, each optionally with a training subset and an image size")
@@ -202,37 +209,68 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="run every side this many times, taking turns, and keep each one's best "
                              "(a shared or virtual machine's speed drifts by 10-20%% within minutes)")
-    args = parser.parse_args()
+    parser.add_argument("--epoch", choices=sorted(EPOCH_STAT), default="median",
+                        help="an epoch time per run: the median epoch after the first, or the fastest "
+                             "(on a machine whose speed drifts, `best` with --repeat compares code, not drift)")
+    parser.add_argument("--sides", nargs="+", choices=["ours", "plain", "book", "floor"],
+                        default=["ours", "plain", "book"], help="which loops to time (--floor adds floor)")
+    parser.add_argument("--cli-args", default="", metavar="'ARGS'",
+                        help="CLI arguments for every side's config, e.g. '--data.init_args.batch_size 128'")
+    args = parser.parse_args(argv)
+    global epoch_stat
+    epoch_stat = EPOCH_STAT[args.epoch]
+    sides = set(args.sides) | ({"floor"} if args.floor else set())
     runs = [parse_spec(s) for s in args.specs] if args.specs else DEFAULT
     rows = []
     for config, subset, resize, tuning in runs:
         extra = (["--data.init_args.train_subset", str(subset)] if subset else []) + \
-            (["--data.init_args.resize", str(resize)] if resize else [])
+            (["--data.init_args.resize", str(resize)] if resize else []) + shlex.split(args.cli_args)
         t_plain = t_ours = t_book = t_floor = math.inf
+        n = batch_size = None
         for _ in range(args.repeat):  # the sides take turns; each keeps its best time
-            t, n, batch_size = plain_run(config, args.epochs, extra + tuning)
-            t_plain = min(t_plain, t)
-            t_ours = min(t_ours, lightning_run(config, args.epochs, extra + tuning)[0])
-            t_book = min(t_book, book_style_run(config, args.epochs, args.book_workers, extra)[0])
-            if args.floor:
-                t_floor = min(t_floor, floor_run(config, args.epochs, extra + tuning)[0])
+            if "plain" in sides:
+                t, n, batch_size = plain_run(config, args.epochs, extra + tuning)
+                t_plain = min(t_plain, t)
+            if "ours" in sides:
+                t, n = lightning_run(config, args.epochs, extra + tuning)
+                t_ours = min(t_ours, t)
+            if "book" in sides:
+                t_book = min(t_book, book_style_run(config, args.epochs, args.book_workers, extra)[0])
+            if "floor" in sides:
+                t, n = floor_run(config, args.epochs, extra + tuning)
+                t_floor = min(t_floor, t)
+        if batch_size is None:
+            batch_size = built(config, extra).datamodule.batch_size
         steps = -(-n // batch_size)
         parts = ([f"{resize} px"] if resize else []) + ([f"{n} images"] if subset else []) + \
             (["bf16-mixed, channels_last"] if tuning else [])
         label = Path(config).stem + (f" ({', '.join(parts)})" if parts else "")
-        rows.append((label, n / t_ours, n / t_plain, n / t_book, n / t_floor,
-                     (t_ours - t_plain) / steps * 1e3))
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, epochs {args.epochs}, "
-          f"book loop with {args.book_workers} workers, best of {args.repeat}; training samples/s")
-    floor = " floor: bare Lightning |" if args.floor else ""
-    print(f"| config | (a) ours | (b) plain loop | (c) book's loop |{floor} (a)/(b) | (a)/(c) "
-          "| (a)-(b) ms/step |")
-    print("| --- " * (7 + bool(args.floor)) + "|")
-    for label, ours, plain, book, bare, extra_ms in rows:
-        bare_cell = f" {bare:,.0f} |" if args.floor else ""
-        print(f"| {label} | {ours:,.0f} | {plain:,.0f} | {book:,.0f} |{bare_cell} {ours / plain:.2f} "
-              f"| {ours / book:.2f} | {extra_ms:.2f} |")
+        rates = {side: (n / t if t < math.inf else None) for side, t in
+                 (("ours", t_ours), ("plain", t_plain), ("book", t_book), ("floor", t_floor))}
+        extra_ms = (t_ours - t_plain) / steps * 1e3 if rates["ours"] and rates["plain"] else None
+        rows.append((label, rates, extra_ms))
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, epochs {args.epochs} "
+          f"({args.epoch} epoch after the first), book loop with {args.book_workers} workers, "
+          f"best of {args.repeat}; training samples/s")
+    floor = " floor: bare Lightning |" if "floor" in sides else ""
+    floor_ratio = " (a)/floor |" if "floor" in sides else ""
+    print(f"| config | (a) ours | (b) plain loop | (c) book's loop |{floor} (a)/(b) | (a)/(c) |{floor_ratio}"
+          " (a)-(b) ms/step |")
+    print("| --- " * (7 + 2 * ("floor" in sides)) + "|")
 
+    def cell(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    def ratio(a, b):
+        return cell(a / b if a and b else None, ".2f")
+
+    for label, r, extra_ms in rows:
+        bare = f" {cell(r['floor'], ',.0f')} |" if "floor" in sides else ""
+        bare_ratio = f" {ratio(r['ours'], r['floor'])} |" if "floor" in sides else ""
+        rates = " | ".join(cell(r[side], ",.0f") for side in ("ours", "plain", "book"))
+        ratios = f"{ratio(r['ours'], r['plain'])} | {ratio(r['ours'], r['book'])} |{bare_ratio}"
+        print(f"| {label} | {rates} |{bare} {ratios} {cell(extra_ms, '.2f')} |")
+    return rows
 
 if __name__ == "__main__":
     run_script(main)
