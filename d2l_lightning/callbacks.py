@@ -156,7 +156,8 @@ class PredictionWriter(Callback):
     """Collects `predict_step` outputs (dicts of tensors or of lists, e.g. generated texts) and writes
     them as one table into the run directory (the data module decides the columns and file name:
     `predictions.csv`, Kaggle's `submission.csv`, chapter 6's `generated.csv`), and into the W&B run
-    as a table, with the first `table_images` input images beside their rows for image models."""
+    as a table, with the first `table_images` input images beside their rows for image models
+    (one row per image), or the image files the data module writes (a detector's boxes drawn)."""
 
     def __init__(self, run_dir: str | Path, table_rows: int = 1000, table_images: int = 32):
         self.run_dir = Path(run_dir)
@@ -166,6 +167,7 @@ class PredictionWriter(Callback):
     def on_predict_epoch_start(self, trainer, pl_module) -> None:
         self._outputs: list[dict] = []
         self._images: list[torch.Tensor] = []
+        self._examples = 0  # input images seen: a row per image only if the table has as many rows
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         # tensors (one row per example), or lists such as generated texts
@@ -173,8 +175,10 @@ class PredictionWriter(Callback):
                               for k, v in outputs.items()})
         X = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
         kept = sum(len(x) for x in self._images)
-        if torch.is_tensor(X) and X.dim() == 4 and X.is_floating_point() and kept < self.table_images:
-            self._images.append(X[: self.table_images - kept].detach().float().cpu())
+        if torch.is_tensor(X) and X.dim() == 4 and X.is_floating_point():
+            self._examples += len(X)
+            if kept < self.table_images:
+                self._images.append(X[: self.table_images - kept].detach().float().cpu())
 
     def on_predict_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero or not self._outputs:
@@ -193,23 +197,28 @@ class PredictionWriter(Callback):
         extra = dm.prediction_files(merged, self.run_dir) if hasattr(dm, "prediction_files") else []
         if extra:
             print(f"predictions: {len(extra)} more files in {self.run_dir} ({extra[0].name}, ...)", flush=True)
-        self._to_wandb(trainer, frame)
+        self._to_wandb(trainer, frame, extra)
 
-    def _to_wandb(self, trainer, frame: pd.DataFrame) -> None:
+    def _to_wandb(self, trainer, frame: pd.DataFrame, files: list[Path]) -> None:
         from pytorch_lightning.loggers import WandbLogger
 
         runs = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
         if not runs:
             return
-        tables = {"predictions": frame.head(self.table_rows)}
-        if self._images:  # the first images with their predicted (and true) labels
-            import wandb
+        import wandb
 
-            images = torch.cat(self._images)[: len(frame)]
+        tables = {"predictions": frame.head(self.table_rows)}
+        pictures = [Path(f) for f in files if Path(f).suffix.lower() in (".png", ".jpg", ".jpeg")]
+        if self._images and len(frame) == self._examples:  # the first images, their predicted (and true) labels
+            images = torch.cat(self._images)
             with_images = frame.head(len(images)).copy()
             with_images.insert(0, "image", [wandb.Image(img.permute(1, 2, 0).clamp(0, 1).numpy())
                                             for img in images])
             tables["prediction_images"] = with_images
+        elif pictures:  # rows are not images (a detector's boxes): the pictures the data module drew
+            pictures = pictures[: self.table_images]
+            tables["prediction_images"] = pd.DataFrame({"image": [wandb.Image(str(p)) for p in pictures],
+                                                        "file": [p.name for p in pictures]})
         for run in runs:
             for key, table in tables.items():
                 run.log_table(key=key, dataframe=table)

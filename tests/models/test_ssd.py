@@ -1,6 +1,10 @@
 """The SSD (beyond the book): shapes, the loss on the book's 9.4 example, training through the CLI on
 tiny generated data with mAP in validation, and `predict` writing boxes and images."""
 
+import glob
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -62,7 +66,7 @@ def test_a_few_steps_lower_the_loss():
     assert losses[-1] < 0.7 * losses[0]
 
 
-def test_trains_validates_with_map_and_predicts_boxes_and_images():
+def test_trains_validates_with_map_and_predicts_boxes_and_images(monkeypatch):
     run_dir, out = run_cli(["fit", "--config", str(CONFIG), *TINY, "--trainer.max_epochs", "1", *QUIET])
     metrics = pd.read_csv(run_dir / "metrics.csv")
     for name in ("train/loss", "train/cls_err", "val/loss", "val/map", "val/map_50", "val/bbox_mae"):
@@ -70,6 +74,7 @@ def test_trains_validates_with_map_and_predicts_boxes_and_images():
     assert metrics["val/map_50"].dropna().between(0, 1).all()
     assert list((run_dir / "checkpoints").glob("best-*.ckpt"))  # chosen by val/map_50
 
+    monkeypatch.setenv("WANDB_MODE", "offline")
     pred_dir, out = run_cli(["predict", "--config", str(run_dir / "config.yaml"), "--ckpt_path",
                              str(run_dir / "checkpoints" / "last.ckpt"),
                              "--model.init_args.detection_threshold", "0.05", *QUIET])
@@ -82,3 +87,11 @@ def test_trains_validates_with_map_and_predicts_boxes_and_images():
     from torchvision.io import read_image
 
     assert read_image(str(images[0])).shape == (3, 128, 128)  # 32 px, enlarged 4x
+    # W&B: the boxes as a table, and the drawn pictures as images (rows are boxes, not images)
+    [tables] = glob.glob(str(pred_dir / "wandb" / "offline-run-*" / "files" / "media" / "table"))
+    [boxes_table] = glob.glob(tables + "/predictions_*.table.json")
+    assert json.loads(Path(boxes_table).read_text())["columns"] == list(boxes.columns)
+    [pictures] = glob.glob(tables + "/prediction_images_*.table.json")
+    table = json.loads(Path(pictures).read_text())
+    assert table["columns"] == ["image", "file"]
+    assert [row[1] for row in table["data"]] == [p.name for p in images]
