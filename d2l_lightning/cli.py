@@ -104,14 +104,22 @@ class D2LCLI(KeepConfigModel, LightningCLI):
         cfg = self._command_config()
         name = runs.run_name(cfg.get("run_name"), cfg.get("config"), cfg.get("model.class_path"))
         root = Path(cfg.trainer.default_root_dir or "logs")
+        requeued = False
         if self.subcommand == "fit" and cfg.get("ckpt_path") is None:  # a requeued SLURM job continues
             cfg.ckpt_path = runs.requeued_checkpoint(root, name, cfg.get("run_version"))
+            requeued = cfg.ckpt_path is not None
         if cfg.get("ckpt_path") not in (None, "hpc"):
             cfg.ckpt_path, home, state = runs.resolve_checkpoint(
                 cfg.ckpt_path, root, name, self.subcommand or "fit", cfg.get("model.class_path"),
                 debugging=bool(runs.debug_options(cfg.trainer)))
             if "weights_only" in cfg and cfg.weights_only is None:
                 cfg.weights_only = True  # Lightning loads it as checked: tensors and plain values only
+            if requeued and nothing_to_train(cfg, state):
+                # SLURM requeued a job whose training had finished (a node failed afterwards, an
+                # admin's requeue): its run is complete, which is success, not a usage error
+                trained = f"{runs.trained_epochs(state)} epoch(s) ({state.get('global_step', 0)} steps)"
+                raise NothingToDo(f"requeued SLURM job: its run {Path(cfg.ckpt_path).parents[1]} already "
+                                  f"trained {trained}, as far as the trainer's limits go; nothing left to do.")
             if self.subcommand in (None, "fit"):
                 check_more_to_train(cfg, state)
             else:  # what the data module fitted (a scaler, a vocabulary) comes from the checkpoint
@@ -218,19 +226,31 @@ def check_trained_weights(subcommand: str | None, cfg) -> None:
             f"<run directory>/config.yaml, or --ckpt_path last for the newest run of this experiment.")
 
 
+def nothing_to_train(cfg, state: dict) -> str | None:
+    """"epochs" or "steps" when resuming from a checkpoint with `state` would train nothing (what it
+    trained already reaches the trainer's limit), else None."""
+    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
+    if max_epochs not in (None, -1) and max_epochs <= runs.trained_epochs(state):
+        return "epochs"
+    if max_steps not in (None, -1) and max_steps <= int(state.get("global_step", 0)):
+        return "steps"
+    return None
+
+
 def check_more_to_train(cfg, state: dict) -> None:
     """Resuming a run only trains if its limits are beyond what the checkpoint has done."""
     trained, steps = runs.trained_epochs(state), int(state.get("global_step", 0))
-    max_epochs, max_steps = cfg.trainer.get("max_epochs"), cfg.trainer.get("max_steps")
-    if max_epochs not in (None, -1) and max_epochs <= trained:
+    limit = nothing_to_train(cfg, state)
+    if limit == "epochs":
         raise ConfigError(
             f"--ckpt_path {cfg.ckpt_path}: this run already trained {trained} epoch(s), and "
-            f"--trainer.max_epochs is {max_epochs}, so resuming would train nothing. Pass "
+            f"--trainer.max_epochs is {cfg.trainer.max_epochs}, so resuming would train nothing. Pass "
             f"--trainer.max_epochs > {trained} to train it further, or use test/validate/predict "
             "with this --ckpt_path to evaluate it.")
-    if max_steps not in (None, -1) and max_steps <= steps:
+    if limit == "steps":
         raise ConfigError(f"--ckpt_path {cfg.ckpt_path}: this run already trained {steps} steps, and "
-                          f"--trainer.max_steps is {max_steps}. Pass --trainer.max_steps > {steps}.")
+                          f"--trainer.max_steps is {cfg.trainer.max_steps}. Pass --trainer.max_steps "
+                          f"> {steps}.")
 
 
 def check_config_files(args: list[str]) -> None:
@@ -296,6 +316,11 @@ def known_warnings_ignored():
         yield
 
 
+class NothingToDo(Exception):
+    """A command that finds its work already done (a requeued job whose run finished): it says so
+    and succeeds (exit status 0)."""
+
+
 def main(args: list[str] | None = None) -> None:
     """Entry point; `args` as on the command line (tests call `main([...])` in-process). A known
     failure class (`errors.explain`) is one paragraph and exit status 1; the run folder a failed
@@ -310,6 +335,9 @@ def main(args: list[str] | None = None) -> None:
             check_config_files(sys.argv[1:] if args is None else list(args))
             D2LCLI(args=args)
         runs.forget_created()
+    except NothingToDo as done:
+        if runs.global_rank() == 0:
+            print(done, flush=True)
     except Exception as e:
         user_error = explain(e)
         loggers.close_wandb_run()

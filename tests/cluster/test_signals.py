@@ -93,3 +93,31 @@ def test_lost_rank_watch_timeout_must_span_a_few_intervals():
     with pytest.raises(ConfigError, match="LostRankWatch timeout"):
         LostRankWatch(timeout=2, interval=1)
     assert LostRankWatch(timeout=3, interval=1).timeout == 3
+
+
+def test_a_requeued_job_whose_run_finished_exits_0_and_changes_nothing(fashion_dir, tmp_path, monkeypatch,
+                                                                        capsys):
+    """SLURM may requeue a job after its training finished (a node lost afterwards, an admin's
+    `scontrol requeue`): the job finds its complete run, says so and succeeds."""
+    from helpers.cli import QUIET, REPO, run_cli, tiny_data_args
+
+    for key, value in {"SLURM_JOB_ID": "4322", "SLURM_NTASKS": "1", "SLURM_JOB_NAME": "job",
+                       "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0",
+                       "SLURM_NODELIST": "localhost"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    config = "configs/ch03/3.7_softmax.yaml"
+    args = ["fit", "--config", str(REPO / config), *tiny_data_args(config, fashion_dir, fashion_dir),
+            "--trainer.max_epochs", "1", *QUIET]
+    run_dir, _ = run_cli(args)
+    assert run_dir.name == "slurm-4322"
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    again, out = run_cli(args)  # returns: exit status 0
+    assert again is None
+    assert f"its run {run_dir} already trained 1 epoch(s)" in out
+    assert "nothing left to do" in out
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
+    assert [p.name for p in run_dir.parent.iterdir()] == ["slurm-4322"]
+    # asked for more epochs, the same requeued job trains them in its folder
+    more, _ = run_cli([*args, "--trainer.max_epochs", "2"])
+    assert more.resolve() == run_dir.resolve()
