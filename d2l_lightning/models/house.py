@@ -5,13 +5,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from d2l_lightning.core import Regressor
+from d2l_lightning.core.module import sum_dtype
 from d2l_lightning.errors import check_range
 
 
 def squared_log_error(price_hat: Tensor, price: Tensor) -> Tensor:
     """Mean of (log clip(y_hat, 1) - log y)^2; its square root over a whole set is the book's
     `log_rmse` (prices below 1 are clipped to 1 so the log stays finite)."""
-    d = torch.log(price_hat.clamp(min=1).double()) - torch.log(price.reshape(price_hat.shape).double())
+    dtype = sum_dtype(price_hat.device)  # float64 where the device has it (not on Apple's MPS)
+    d = torch.log(price_hat.clamp(min=1).to(dtype)) - torch.log(price.reshape(price_hat.shape).to(dtype))
     return (d**2).mean()
 
 

@@ -27,7 +27,10 @@ def grad_clipping(params: Iterable[Tensor], theta: float) -> Tensor:
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.tensor(0.0)
-    norm = torch.sqrt(sum((g.detach().double() ** 2).sum() for g in grads))
+    from d2l_lightning.core.module import sum_dtype  # (core imports this module)
+
+    dtype = sum_dtype(grads[0].device)  # float64 where the device has it (not on Apple's MPS)
+    norm = torch.sqrt(sum((g.detach().to(dtype) ** 2).sum() for g in grads))
     scale = torch.clamp(theta / norm, max=1.0)  # a zero norm gives inf -> 1
     for g in grads:
         g.mul_(scale.to(g.dtype))

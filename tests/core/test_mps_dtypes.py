@@ -100,3 +100,21 @@ def test_the_mps_preset_chooses_the_apple_gpu(capsys):
     assert e.value.code == 0
     trainer = yaml.safe_load(capsys.readouterr().out)["trainer"]
     assert trainer["accelerator"] == "mps" and trainer["devices"] == 1
+
+
+def test_gradient_clipping_and_the_house_score_make_no_float64(monkeypatch):
+    from d2l_lightning.models.house import squared_log_error
+    from d2l_lightning.scratch.rnn import grad_clipping
+
+    w = nn.Parameter(torch.ones(3))
+    (w * torch.tensor([3.0, 4.0, 0.0])).sum().backward()
+    assert grad_clipping([w], 1.0).dtype == torch.float32 and w.grad.dtype == torch.float32
+    exact = squared_log_error(torch.tensor([100.0, 0.5]), torch.tensor([110.0, 2.0]))
+    assert exact.dtype == torch.float64  # where the device has float64
+    monkeypatch.setattr(core_module, "NO_FLOAT64", {"cpu"})
+    w.grad = torch.tensor([3.0, 4.0, 0.0])
+    with NoFloat64():
+        norm = grad_clipping([w], 1.0)
+        score = squared_log_error(torch.tensor([100.0, 0.5]), torch.tensor([110.0, 2.0]))
+    assert norm.item() == pytest.approx(5.0) and torch.allclose(w.grad, torch.tensor([0.6, 0.8, 0.0]))
+    assert score.dtype == torch.float32 and score.item() == pytest.approx(exact.item(), rel=1e-6)
