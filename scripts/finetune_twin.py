@@ -1,8 +1,8 @@
-"""9.2's offline twin end to end: per seed, pretrain on Fashion-MNIST classes 0-4
-(`configs/ch09/9.2_fashion_pretrain.yaml`), fine-tune that run's `last.ckpt` with a new head on 300
-images of classes 5-9 (`9.2_fashion_finetune.yaml`, `--model.init_args.init_from`), and train the
-same network from scratch on them (`9.2_fashion_scratch.yaml`); prints the final `val/acc` of each
-run and the mean over seeds.
+"""9.2's offline twin end to end: per seed, pretrain chapter 5's ResNet-18 on Fashion-MNIST classes
+0-4 (`configs/ch09/9.2_fashion_pretrain.yaml`), fine-tune that run's `last.ckpt` with a new head (at
+10x the learning rate) on 300 images of classes 5-9 (`9.2_fashion_finetune.yaml`,
+`--model.init_args.init_from`), and train the same network from scratch on them
+(`9.2_fashion_scratch.yaml`); prints the final `val/acc` of each run and the mean over seeds.
 
     python scripts/finetune_twin.py --seeds 0 1 2 [-- extra CLI arguments for every run]
 """
@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
         common = ["--seed_everything", str(seed), "--run_version", f"{stamp}/seed{seed}", *args.extra]
         pretrain_dir, _ = run(["fit", "--config", str(CONFIGS["pretrain"]), *common])
         ckpt = pretrain_dir / "checkpoints" / "last.ckpt"
-        finetune_dir, _ = run(["fit", "--config", str(CONFIGS["finetune"]), *common,
-                               "--model.init_args.init_from", str(ckpt)])
+        finetune_dir, text = run(["fit", "--config", str(CONFIGS["finetune"]), *common,
+                                  "--model.init_args.init_from", str(ckpt)])
+        print(*[line for line in text.splitlines() if line.startswith("init_from:")], sep="\n")
         scratch_dir, _ = run(["fit", "--config", str(CONFIGS["scratch"]), *common])
         for name, d in (("pretrain", pretrain_dir), ("finetune", finetune_dir), ("scratch", scratch_dir)):
             results[name].append(final(d))
