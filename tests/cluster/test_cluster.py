@@ -68,7 +68,7 @@ def reference(tmp_path_factory, fashion_dir):
     return run_dir_of(proc.stdout, cwd)
 
 
-@pytest.mark.slow  # ~55 s; twice its requeued rank 0 died in the full parallel suite (not alone): test-all
+@pytest.mark.slow  # ~55 s: `make test-all` (the 5-minute budget of `make test`)
 def test_slurm_job_requeued_by_sigusr1_continues_in_its_folder_as_if_uninterrupted(tmp_path, fashion_dir,
                                                                                     reference):
     """`sbatch scripts/slurm/train.sbatch` on 1 node x 2 tasks through the stand-ins. SIGUSR1 reaches

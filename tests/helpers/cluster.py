@@ -97,7 +97,8 @@ def sbatch_env(folder: Path, job_id: str, ntasks: int, **extra) -> dict:
     first on PATH and the CLI's test helpers importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "D2L_RUN_DIR", "MASTER_",
                                                                       "TORCHELASTIC", "WORLD_SIZE", "RANK",
-                                                                      "LOCAL_RANK", "NODE_RANK", "PL_"))}
+                                                                      "LOCAL_RANK", "NODE_RANK", "PL_",
+                                                                      "WANDB_SERVICE"))}
     env.update(PATH=f"{fake_slurm(folder)}{os.pathsep}{env['PATH']}", FAKE_SLURM_LOG=str(folder),
                PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]),
                SLURM_JOB_ID=job_id, SLURM_JOB_NAME="d2l-lightning", SLURM_NNODES="1", SLURM_NTASKS=str(ntasks),
@@ -121,6 +122,7 @@ def cli_env(**extra) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", **extra}
     env.pop("D2L_RUN_DIR", None)
+    env.pop("WANDB_SERVICE", None)  # a service of this test process: each CLI process starts its own
     return env
 
 
