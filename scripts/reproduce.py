@@ -53,8 +53,8 @@ import results_page  # noqa: E402
 CPU_MINUTES = 15.0
 PAGE = REPO / "docs" / "reproduced.md"
 # the metrics a row shows, most telling first (the first present one gets the seed statistics)
-HEADLINE = ["val/acc", "train/acc", "train/ppl", "val/ppl", "val/log_rmse", "train/log_rmse", "val/bleu",
-            "val/w_err", "val/b_err", "val/loss", "val/w_norm", "train/loss"]
+HEADLINE = ["val/acc", "val/map_50", "val/map", "train/acc", "train/ppl", "val/ppl", "val/log_rmse",
+            "train/log_rmse", "val/bleu", "val/w_err", "val/b_err", "val/loss", "val/w_norm", "train/loss"]
 SHOWN = 3
 FIRST_NUMBER = re.compile(r"^\s*(\d+(?:\.\d+)?)")
 QUIET = ["--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false"]
