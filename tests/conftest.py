@@ -18,10 +18,6 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("D2L_OFFLINE", "1")
     monkeypatch.delenv("D2L_RUN_DIR", raising=False)
     monkeypatch.delenv("D2L_DATA_DIR", raising=False)
-    # An in-process W&B run of an earlier test in this worker leaves its wandb-core service's address
-    # here; CLI subprocesses would share that service, which still holds a killed job's run id, so
-    # the requeued job's `resume` of that id failed with "run ID ... is in use". Each gets its own.
-    monkeypatch.delenv("WANDB_SERVICE", raising=False)
 
 
 @pytest.fixture(scope="session")

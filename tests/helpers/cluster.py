@@ -122,7 +122,9 @@ def cli_env(**extra) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
            "OMP_NUM_THREADS": "1", **extra}
     env.pop("D2L_RUN_DIR", None)
-    env.pop("WANDB_SERVICE", None)  # a service of this test process: each CLI process starts its own
+    # An in-process W&B run of an earlier test leaves its wandb-core service's address here (for the
+    # processes it spawns); CLI jobs sharing it kept a killed job's run "in use" for its requeue
+    env.pop("WANDB_SERVICE", None)
     return env
 
 
