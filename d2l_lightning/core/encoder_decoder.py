@@ -23,6 +23,7 @@ src_valid_len) -> state`, `decode_step(tokens, state) -> (logits, state, attenti
 `reorder_state(state, index)` (see `d2l_lightning.text.decoding`).
 """
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import torch
@@ -39,7 +40,7 @@ from d2l_lightning.text import Hypothesis, Vocab, beam_search, bleu, greedy_sear
 _LAYOUT = Vocab.for_sequences(())
 
 
-class EncoderDecoder(D2LModule):
+class EncoderDecoder(D2LModule, metaclass=ABCMeta):
     """Base of the encoder-decoder models (see the module docstring).
 
     Args:
@@ -78,23 +79,22 @@ class EncoderDecoder(D2LModule):
             self._build_network(src_vocab_size, tgt_vocab_size)
 
     # --- the network (each model) ----------------------------------------------------------------
+    @abstractmethod
     def build_network(self, src_vocab_size: int, tgt_vocab_size: int) -> None:
         """Creates the layers for the two vocabularies."""
-        raise NotImplementedError(f"{type(self).__name__} must define build_network(src_vocab_size, "
-                                  "tgt_vocab_size)")
 
+    @abstractmethod
     def begin_decoding(self, src: Tensor, src_valid_len: Tensor) -> Any:
         """Encodes a batch of sources; returns the decoder's first state."""
-        raise NotImplementedError(f"{type(self).__name__} must define begin_decoding(src, src_valid_len)")
 
+    @abstractmethod
     def decode_step(self, tokens: Tensor, state: Any) -> tuple[Tensor, Any, Tensor | None]:
         """(logits (n, tgt vocab), new state, attention (n, source length) or None) for the
         previous tokens (n,)."""
-        raise NotImplementedError(f"{type(self).__name__} must define decode_step(tokens, state)")
 
+    @abstractmethod
     def reorder_state(self, state: Any, index: Tensor) -> Any:
         """The state of the batch rows `index` (beam search keeps and repeats beams)."""
-        raise NotImplementedError(f"{type(self).__name__} must define reorder_state(state, index)")
 
     def _build_network(self, src_vocab_size: int, tgt_vocab_size: int) -> None:
         check_range("src_vocab_size", src_vocab_size, ">= 4", "<unk>, <pad>, <bos>, <eos> and words.")

@@ -14,6 +14,7 @@ model is trained:
   GloVe's weighted squared error (`d2l_lightning.text.cooccurrence.glove_loss`).
 """
 
+from abc import ABCMeta, abstractmethod
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ from d2l_lightning.text.cooccurrence import glove_loss
 from d2l_lightning.text.embedding import knn
 
 
-class WordEmbedding(SizedByVocabulary, D2LModule):
+class WordEmbedding(SizedByVocabulary, D2LModule, metaclass=ABCMeta):
     """Base of the word-vector models. A concrete model defines `build_network(vocab_size)` (its
     embedding tables, made when the data's vocabulary is known) and `token_vectors()` (the vectors
     `predict` compares: the skip-gram's centre vectors, GloVe's centre + context sums).
@@ -53,13 +54,13 @@ class WordEmbedding(SizedByVocabulary, D2LModule):
         if vocab_size is not None:
             self._build_network(vocab_size)
 
+    @abstractmethod
     def build_network(self, vocab_size: int) -> None:
         """Creates the embedding tables for `vocab_size` words (each model defines it)."""
-        raise NotImplementedError(f"{type(self).__name__} must define build_network(vocab_size)")
 
+    @abstractmethod
     def token_vectors(self) -> Tensor:
         """(vocab_size, embed_size): the word vectors compared by `predict`."""
-        raise NotImplementedError(f"{type(self).__name__} must define token_vectors()")
 
     @torch.no_grad()
     def similar_tokens(self, query_token: str, k: int, vocab) -> list[tuple[str, float]]:

@@ -9,6 +9,7 @@ train on the same pairs. A sentence list is kept as one flat tensor of token ind
 length of each sentence (`Ragged`), and so are the contexts and noise words of every centre.
 """
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,7 +233,7 @@ def batchify(data: SkipGramItems | Sequence[tuple[int, Sequence[int], Sequence[i
             torch.from_numpy(masks), torch.from_numpy(labels))
 
 
-class PTBWords(D2LDataModule):
+class PTBWords(D2LDataModule, metaclass=ABCMeta):
     """What both PTB word-embedding data modules share: the book's reading of ptb.train.txt, the
     vocabulary of words seen at least `min_freq` times, and the query words whose nearest words
     `predict` writes (`similar.csv`: query, rank, token, cosine).
@@ -286,9 +287,9 @@ class PTBWords(D2LDataModule):
         elif stage in ("fit", None) and self.train_set is None:
             self.train_set = self.make_train_set(self.dataset)
 
+    @abstractmethod
     def make_train_set(self, dataset: Ragged) -> Dataset:
         """The training examples made from the encoded sentences (each data module's own)."""
-        raise NotImplementedError(f"{type(self).__name__} must define make_train_set(dataset)")
 
     def counts(self) -> Tensor:
         """How often each vocabulary word occurs in ptb.train.txt."""

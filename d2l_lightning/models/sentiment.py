@@ -1,6 +1,8 @@
 """10.7/10.8 sentiment classifiers on word indices: `BiRNN` (a bidirectional LSTM) and `TextCNN`
 (1-D convolutions with max-over-time pooling), both starting from pretrained GloVe vectors."""
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -9,7 +11,7 @@ from d2l_lightning.core.module import Classifier
 from d2l_lightning.errors import ConfigError, check_range
 
 
-class TextClassifier(Classifier):
+class TextClassifier(Classifier, metaclass=ABCMeta):
     """Base of the sentiment models: a `Classifier` (cross-entropy, accuracy, predicted labels with
     their probabilities) over (batch, num_steps) word indices, whose embedding layers start from
     the data module's pretrained vectors.
@@ -39,13 +41,13 @@ class TextClassifier(Classifier):
         if vocab_size is not None and embed_size is not None:
             self._build_network(vocab_size, embed_size)
 
+    @abstractmethod
     def build_network(self, vocab_size: int, embed_size: int) -> None:
         """Creates the layers (each model defines it)."""
-        raise NotImplementedError(f"{type(self).__name__} must define build_network(vocab_size, embed_size)")
 
+    @abstractmethod
     def embeddings(self) -> list[tuple[nn.Embedding, bool]]:
         """The embedding layers and, for each, whether the book freezes it once pretrained."""
-        raise NotImplementedError(f"{type(self).__name__} must define embeddings()")
 
     def _build_network(self, vocab_size: int, embed_size: int) -> None:
         check_range("vocab_size", vocab_size, ">= 2")

@@ -10,6 +10,7 @@ token) and attention gives padded source positions weight 0. (The book's encoder
 `<pad>` tokens and attends to them.)
 """
 
+from abc import abstractmethod
 from typing import Any
 
 import torch
@@ -166,9 +167,9 @@ class _RNNEncoderDecoder(EncoderDecoder):
                                       self.dropout)
         self.decoder = self.make_decoder(tgt_vocab_size)
 
+    @abstractmethod
     def make_decoder(self, vocab_size: int) -> nn.Module:
         """The decoder (each model's own: plain or with attention)."""
-        raise NotImplementedError(f"{type(self).__name__} must define make_decoder(vocab_size)")
 
     def begin_decoding(self, src: Tensor, src_valid_len: Tensor) -> tuple:
         enc_outputs, enc_state = self.encoder(src, src_valid_len)

@@ -171,3 +171,21 @@ def test_split_batch_default():
     assert m.split_batch(X) == ((X,), None)  # unlabelled data: inputs only
     inputs, target = m.split_batch([X, X, y])
     assert len(inputs) == 2 and target is y
+
+
+@pytest.mark.parametrize("base, hooks", [
+    ("d2l_lightning.core.encoder_decoder.EncoderDecoder",
+     {"build_network", "begin_decoding", "decode_step", "reorder_state"}),
+    ("d2l_lightning.core.word_embedding.WordEmbedding", {"build_network", "token_vectors"}),
+    ("d2l_lightning.models.sentiment.TextClassifier", {"build_network", "embeddings"}),
+    ("d2l_lightning.datamodules.ptb.PTBWords", {"make_train_set"}),
+])
+def test_family_bases_name_the_hooks_a_model_must_define(base, hooks):
+    """A family's hooks are abstract: a model that misses one cannot be made, and the error names it."""
+    import importlib
+
+    module, name = base.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    assert cls.__abstractmethods__ == hooks
+    with pytest.raises(TypeError, match="abstract method"):
+        type("Incomplete", (cls,), {})()
