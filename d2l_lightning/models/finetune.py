@@ -1,10 +1,11 @@
 """9.2 Fine-tuning: torchvision's ResNet-18 with ImageNet weights and a new output layer.
 
 The pretrained body keeps the optimizer's learning rate and the new head gets `head_lr_mult` times
-it, through parameter groups (book: SGD lr 0.01, head 0.1, weight decay 0.001). The weights come
-from torchvision's own download and cache (`~/.cache/torch/hub/checkpoints/`), or from a local
-file given as `weights_path`; they are loaded when the model is built, so `load` and `--ckpt_path`
-(which restore trained weights) never need them.
+it, through parameter groups (every model's `lr_mult`; book: SGD lr 0.01, head 0.1, weight decay
+0.001). The weights come from torchvision's own download and cache
+(`~/.cache/torch/hub/checkpoints/`), or from a local file given as `weights_path`; they are loaded
+when the model is built, so `load` and `--ckpt_path` (which restore trained weights) never need
+them.
 """
 
 import os
@@ -54,10 +55,12 @@ class FineTuneResNet18(Classifier):
 
     def __init__(self, num_classes: int = 2, pretrained: bool = True, weights_path: str | None = None,
                  head_lr_mult: float = 10.0, **kwargs):
+        check_range("head_lr_mult", head_lr_mult, "> 0")
+        if head_lr_mult != 1:  # the head's own parameter group, through the shared `lr_mult` option
+            kwargs["lr_mult"] = {**(kwargs.get("lr_mult") or {}), "net.fc": head_lr_mult}
         super().__init__(num_classes=num_classes, **kwargs)
         from torchvision.models import resnet18
 
-        check_range("head_lr_mult", head_lr_mult, "> 0")
         if weights_path and not pretrained:
             raise ConfigError("weights_path is given but pretrained is false: set pretrained: true to start "
                               "from those weights, or drop weights_path to train from scratch.")
@@ -78,12 +81,3 @@ class FineTuneResNet18(Classifier):
         if unexpected or set(missing) != {"fc.weight", "fc.bias"}:
             raise CheckpointError(f"weights_path {self.weights_path} is not a torchvision resnet18 state dict "
                                   f"(missing {missing[:3]}, unexpected {unexpected[:3]}).")
-
-    def param_groups(self) -> list[dict]:
-        head = list(self.net.fc.parameters())
-        body = [p for n, p in self.net.named_parameters() if not n.startswith("fc.")]
-        if self.head_lr_mult == 1:
-            return [{"params": body + head}]
-        # the optimizer's own lr (from the config), read from a throwaway instance
-        lr = self.optimizer([nn.Parameter(torch.zeros(1))]).defaults["lr"]
-        return [{"params": body}, {"params": head, "lr": lr * self.head_lr_mult}]
