@@ -72,7 +72,7 @@ class EpochTimer:
         self.callback = _CB()
 
 
-def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
+def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
     cli = D2LCLI(args=["--config", config, "--config", "configs/logger/csv.yaml", *extra,
                        "--trainer.max_epochs", str(epochs), "--trainer.limit_val_batches", "0",
                        "--trainer.num_sanity_val_steps", "0", "--trainer.enable_model_summary", "false",
@@ -81,7 +81,7 @@ def lightning_run(config: str, epochs: int, extra: list[str]) -> tuple[float, in
     cli.trainer.callbacks.append(timer.callback)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     n = len(cli.datamodule.train_set)
-    return epoch_stat(timer.times[1:] or timer.times), n
+    return epoch_stat(timer.times[1:] or timer.times), n, cli.datamodule.batch_size
 
 
 def plain_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
@@ -137,7 +137,7 @@ def train_epochs(model, batches, epochs: int, book_sums: bool = False, bf16: boo
     return epoch_stat(times[1:] or times)
 
 
-def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
+def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int, int]:
     """Lightning alone: the model's forward and loss in a bare LightningModule, the same loader."""
     import pytorch_lightning as pl
 
@@ -161,10 +161,10 @@ def floor_run(config: str, epochs: int, extra: list[str]) -> tuple[float, int]:
                          enable_model_summary=False, callbacks=[timer.callback], limit_val_batches=0,
                          num_sanity_val_steps=0, accelerator="cpu", devices=1, precision=cli.trainer.precision)
     trainer.fit(Bare(), datamodule=dm)
-    return epoch_stat(timer.times[1:] or timer.times), len(dm.train_set)
+    return epoch_stat(timer.times[1:] or timer.times), len(dm.train_set), dm.batch_size
 
 
-def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> tuple[float, int]:
+def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> tuple[float, int, int]:
     """(c) The book's input pipeline: torchvision's FashionMNIST with a per-image `ToTensor`
     (through PIL) and DataLoader workers, feeding the same model and optimizer."""
     import gzip
@@ -190,7 +190,7 @@ def book_style_run(config: str, epochs: int, workers: int, extra: list[str]) -> 
             data = torch.utils.data.Subset(data, range(dm.train_subset))
         loader = torch.utils.data.DataLoader(data, batch_size=dm.batch_size, shuffle=True,
                                              num_workers=workers)
-        return train_epochs(model, lambda: loader, epochs, book_sums=True), len(data)
+        return train_epochs(model, lambda: loader, epochs, book_sums=True), len(data), dm.batch_size
 
 
 def parse_spec(spec: str) -> tuple[str, int | None, int | None, list[str]]:
@@ -232,15 +232,14 @@ def main(argv: list[str] | None = None) -> list[tuple]:
                 t, n, batch_size = plain_run(config, args.epochs, extra + tuning)
                 t_plain = min(t_plain, t)
             if "ours" in sides:
-                t, n = lightning_run(config, args.epochs, extra + tuning)
+                t, n, batch_size = lightning_run(config, args.epochs, extra + tuning)
                 t_ours = min(t_ours, t)
             if "book" in sides:
-                t_book = min(t_book, book_style_run(config, args.epochs, args.book_workers, extra)[0])
+                t, n, batch_size = book_style_run(config, args.epochs, args.book_workers, extra)
+                t_book = min(t_book, t)
             if "floor" in sides:
-                t, n = floor_run(config, args.epochs, extra + tuning)
+                t, n, batch_size = floor_run(config, args.epochs, extra + tuning)
                 t_floor = min(t_floor, t)
-        if batch_size is None:
-            batch_size = built(config, extra).datamodule.batch_size
         steps = -(-n // batch_size)
         parts = ([f"{resize} px"] if resize else []) + ([f"{n} images"] if subset else []) + \
             (["bf16-mixed, channels_last"] if tuning else [])
